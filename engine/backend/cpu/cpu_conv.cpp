@@ -1,0 +1,12 @@
+// CpuOps: conv ops — placeholder until this family is implemented.
+#include "engine/backend/cpu/cpu_ops.h"
+
+#include "engine/core/error.h"
+
+namespace blr {
+
+void CpuOps::conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2dParams& p, Tensor& y) {
+  throw NotImplementedError("cpu backend: conv2d is not implemented yet");
+}
+
+}  // namespace blr

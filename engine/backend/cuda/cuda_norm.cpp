@@ -1,0 +1,24 @@
+// CudaOps: norm ops — placeholder until this family is implemented.
+#include "engine/backend/cuda/cuda_ops.h"
+
+#include "engine/core/error.h"
+
+namespace blr {
+
+void CudaOps::add_layer_norm(Tensor& x, const Tensor* delta, const Tensor* gate, const NormParams& p, Tensor& y) {
+  throw NotImplementedError("cuda backend: add_layer_norm is not implemented yet");
+}
+
+void CudaOps::modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, Tensor& y) {
+  throw NotImplementedError("cuda backend: modulate is not implemented yet");
+}
+
+void CudaOps::gated_add(Tensor& x, const Tensor* gate, const Tensor& delta) {
+  throw NotImplementedError("cuda backend: gated_add is not implemented yet");
+}
+
+void CudaOps::group_norm(const Tensor& x, int groups, const Tensor& weight, const Tensor& bias, float eps, Act act, Tensor& y) {
+  throw NotImplementedError("cuda backend: group_norm is not implemented yet");
+}
+
+}  // namespace blr

@@ -1,0 +1,44 @@
+// Runs a piece of GPU work either eagerly or as a CUDA graph. The first run under a key is eager: it
+// plans the memory (scratch buffers grow, cuBLASLt picks algorithms) so nothing allocates inside a capture.
+// The second run captures the work into a graph and instantiates it; every later run replays it. Keys
+// name a shape and mode ("vit/b=1/bf16/blast"); a new key captures anew, old graphs stay cached. What
+// changes from call to call must live in device memory the graph reads (inputs copied in beforehand,
+// step counters), never in host values baked into the capture.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace blr {
+
+class GraphRunner {
+ public:
+  GraphRunner() = default;
+  ~GraphRunner();
+  GraphRunner(const GraphRunner&) = delete;
+  GraphRunner& operator=(const GraphRunner&) = delete;
+
+  // Enqueues `work` on `stream` (asynchronously). With graphs disabled, always eager.
+  void run(const std::string& key, cudaStream_t stream, const std::function<void()>& work);
+  void set_enabled(bool enabled) { enabled_ = enabled; }
+  bool enabled() const { return enabled_; }
+  bool has_graph(const std::string& key) const;
+  size_t graph_count() const { return graphs_.size(); }
+  size_t captures() const { return captures_; }  // how many times a graph was captured (tests check reuse)
+  void clear();
+
+ private:
+  struct Entry {
+    int runs = 0;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+  };
+  std::map<std::string, Entry> graphs_;
+  bool enabled_ = true;
+  size_t captures_ = 0;
+};
+
+}  // namespace blr
