@@ -92,3 +92,10 @@ void write_file(const std::string& path, const std::string& bytes) {
 }
 
 }  // namespace blr::test
+
+namespace blr::test {
+Tensor upload(const Tensor& host_f32, DType dtype, Arena& arena) {
+  const Tensor converted = host_f32.to_dtype(dtype);
+  return converted.to_device(arena, MemCategory::Other, "test upload");
+}
+}  // namespace blr::test

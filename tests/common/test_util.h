@@ -42,3 +42,8 @@ std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& bytes);
 
 }  // namespace blr::test
+
+namespace blr::test {
+// Host f32 tensor -> contiguous tensor of `dtype` on the arena's device (accounted as "other").
+Tensor upload(const Tensor& host_f32, DType dtype, Arena& arena);
+}  // namespace blr::test
