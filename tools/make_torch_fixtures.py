@@ -132,7 +132,8 @@ class Fixtures:
         expected = name.replace(".pt", "") + (("." + key) if key else "") + ".expected.safetensors"
         write_safetensors(self.path(expected), tensors)
         self.manifest.append({"file": name, "expect": "ok", "key": key, "chosen": chosen or "(top level)",
-                              "expected": expected, "names": list(tensors.keys()), "scalars": scalars(part)})
+                              "expected": expected, "names": list(tensors.keys()),
+                              "scalars": dict(scalars(obj), **scalars(part)) if chosen else scalars(part)})
 
     def bad(self, name, contains, key="", data=None):
         if data is not None:
@@ -154,8 +155,8 @@ def read_zip(path):
 
 def write_zip(path, entries, compression=zipfile.ZIP_STORED):
     with zipfile.ZipFile(path, "w", compression=compression) as z:
-        for name, data in entries:
-            z.writestr(name, data)
+        for name, data in entries:  # a fixed date keeps the files identical from run to run
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=compression)
 
 
 def rename_folder(entries, folder):

@@ -690,6 +690,15 @@ std::string describe_entries(const PickleGraph& g, const PyObject& d) {
   return out.empty() ? "nothing" : out;
 }
 
+// Plain values next to a nested state dict ({"ema": ..., "epoch": 7}) say where it comes from: keep them.
+void add_top_level_scalars(const PickleGraph& g, const PyObject& root, TorchStateDict* out) {
+  for (size_t i = 0; i + 1 < root.items.size(); i += 2) {
+    const PyObject& k = g.objects[root.items[i]];
+    const PyObject& v = g.objects[root.items[i + 1]];
+    if (k.kind == PyKind::Str && is_scalar(v.kind)) out->scalars[k.s] = scalar_text(v);
+  }
+}
+
 }  // namespace
 
 void check_tensor_geometry(TorchTensorRef& t, const TorchStorageRef& storage, size_t max_dims) {
@@ -735,6 +744,7 @@ TorchStateDict select_state_dict(const PickleGraph& graph, const std::string& ke
     if (v < 0)
       throw InputError(cat(label, ": no entry ", quoted(key), " at the top level (it holds ", describe_entries(graph, root), ")"));
     out.key = key;
+    add_top_level_scalars(graph, root, &out);
     flat.walk(static_cast<uint32_t>(v), "", 0, &out);
     if (out.tensors.empty())
       throw InputError(cat(label, ": entry ", quoted(key), " (a ", kind_name(graph.objects[v].kind), ") holds no tensors"));
@@ -746,6 +756,7 @@ TorchStateDict select_state_dict(const PickleGraph& graph, const std::string& ke
       if (v < 0 || graph.objects[v].kind != PyKind::Dict) continue;
       TorchStateDict part;
       part.key = candidate;
+      add_top_level_scalars(graph, root, &part);
       Flattener f(graph, label);
       f.walk(static_cast<uint32_t>(v), "", 0, &part);
       if (!part.tensors.empty()) return part;

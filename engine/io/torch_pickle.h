@@ -90,7 +90,8 @@ void check_tensor_geometry(TorchTensorRef& t, const TorchStorageRef& storage, si
 struct TorchStateDict {
   std::string key;  // which entry was chosen ("ema", "model", "state_dict", a --key value, or "" = top level)
   std::vector<std::pair<std::string, uint32_t>> tensors;  // name -> index into PickleGraph::tensors
-  std::map<std::string, std::string> scalars;  // plain values next to the tensors ("epoch" -> "7")
+  // Plain values (None, bool, int, float, str) at the top level and in the chosen dict ("epoch" -> "7").
+  std::map<std::string, std::string> scalars;
 };
 
 // `key` empty: the first of "ema", "model", "state_dict" at the top level that holds tensors, else the
