@@ -5,7 +5,6 @@
 // strides and storage offset (and swaps bytes for archives saved on big-endian machines).
 #include "engine/io/torch_checkpoint.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -36,11 +35,7 @@ std::string legacy_message(const std::string& path) {
                    "(only for files you trust: torch.load runs the pickle), or write safetensors directly");
 }
 
-void byteswap_elements(uint8_t* p, size_t count, size_t es) {
-  for (size_t i = 0; i < count; ++i, p += es) std::reverse(p, p + es);
-}
-
-bool is_contiguous(const TorchTensorRef& t) {
+bool is_dense(const TorchTensorRef& t) {
   int64_t expect = 1;
   for (size_t d = t.shape.size(); d-- > 0;) {
     if (t.shape[d] != 1 && t.stride[d] != expect) return false;
@@ -83,35 +78,10 @@ class TorchCheckpointReader final : public CheckpointReader {
     const ZipBytes bytes = storage_bytes(s);
     const uint8_t* base = bytes.data + static_cast<size_t>(t.offset) * es;
     const bool aligned = reinterpret_cast<uintptr_t>(base) % es == 0;
-    if ((!big_endian_ || es == 1) && aligned && is_contiguous(t))
+    if ((!big_endian_ || es == 1) && aligned && is_dense(t))
       return Tensor::from_blob(const_cast<uint8_t*>(base), t.shape, s.dtype, Device::CPU,
                                std::const_pointer_cast<void>(bytes.holder));
-    // Copy element by element in row-major order of the view (rows of the last dimension at once when
-    // they are dense), following strides and the storage offset.
-    Tensor out = Tensor::zeros(t.shape, s.dtype);
-    auto* dst = static_cast<uint8_t*>(out.data());
-    const size_t nd = t.shape.size();
-    const int64_t inner = nd ? t.shape[nd - 1] : 1;
-    const int64_t inner_stride = nd ? t.stride[nd - 1] : 1;
-    std::vector<int64_t> idx(nd, 0);
-    const int64_t rows = t.numel / inner;
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t src = 0;
-      for (size_t d = 0; d + 1 < nd; ++d) src += idx[d] * t.stride[d];
-      const uint8_t* row = base + static_cast<size_t>(src) * es;
-      if (inner_stride == 1) {
-        std::memcpy(dst, row, static_cast<size_t>(inner) * es);
-      } else {
-        for (int64_t i = 0; i < inner; ++i) std::memcpy(dst + i * es, row + static_cast<size_t>(i * inner_stride) * es, es);
-      }
-      dst += static_cast<size_t>(inner) * es;
-      for (size_t d = nd > 1 ? nd - 1 : 0; d-- > 0;) {  // odometer over all but the last dimension
-        if (++idx[d] < t.shape[d]) break;
-        idx[d] = 0;
-      }
-    }
-    if (big_endian_ && es > 1) byteswap_elements(static_cast<uint8_t*>(out.data()), static_cast<size_t>(t.numel), es);
-    return out;
+    return materialize_torch_tensor(t, s.dtype, bytes.data, bytes.size, big_endian_);
   }
 
  private:

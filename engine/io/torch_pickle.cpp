@@ -1,5 +1,6 @@
 #include "engine/io/torch_pickle.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -726,6 +727,44 @@ void check_tensor_geometry(TorchTensorRef& t, const TorchStorageRef& storage, si
   if (t.extent > storage.numel)
     throw InputError(cat("tensor with storage offset ", t.offset, " reaches element ", last, " but storage '",
                          storage.key, "' holds ", storage.numel, " elements"));
+}
+
+Tensor materialize_torch_tensor(const TorchTensorRef& t, DType dtype, const uint8_t* storage, size_t storage_bytes,
+                                bool big_endian) {
+  const size_t es = dtype_size(dtype);
+  if (t.numel == 0) return Tensor::zeros(t.shape, dtype);
+  if (t.extent <= 0 || static_cast<uint64_t>(t.extent) > storage_bytes / es)
+    throw InputError(cat("tensor reaches element ", t.extent - 1, " but its storage holds ", storage_bytes / es));
+  const uint8_t* base = storage + static_cast<size_t>(t.offset) * es;
+  Tensor out = Tensor::zeros(t.shape, dtype);
+  auto* dst = static_cast<uint8_t*>(out.data());
+  // Row-major over the view: whole rows of the last dimension at once when they are dense.
+  const size_t nd = t.shape.size();
+  const int64_t inner = nd ? t.shape[nd - 1] : 1;
+  const int64_t inner_stride = nd ? t.stride[nd - 1] : 1;
+  std::vector<int64_t> idx(nd, 0);
+  const int64_t rows = t.numel / inner;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t src = 0;
+    for (size_t d = 0; d + 1 < nd; ++d) src += idx[d] * t.stride[d];
+    const uint8_t* row = base + static_cast<size_t>(src) * es;
+    if (inner_stride == 1) {
+      std::memcpy(dst, row, static_cast<size_t>(inner) * es);
+    } else {
+      for (int64_t i = 0; i < inner; ++i)
+        std::memcpy(dst + static_cast<size_t>(i) * es, row + static_cast<size_t>(i * inner_stride) * es, es);
+    }
+    dst += static_cast<size_t>(inner) * es;
+    for (size_t d = nd > 1 ? nd - 1 : 0; d-- > 0;) {  // odometer over all but the last dimension
+      if (++idx[d] < t.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  if (big_endian && es > 1) {
+    auto* p = static_cast<uint8_t*>(out.data());
+    for (int64_t i = 0; i < t.numel; ++i, p += es) std::reverse(p, p + es);
+  }
+  return out;
 }
 
 PickleGraph unpickle_torch(const uint8_t* data, size_t size, const std::string& label, const PickleLimits& limits) {

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/core/dtype.h"
+#include "engine/core/tensor.h"
 
 namespace blr {
 
@@ -84,6 +84,12 @@ PickleGraph unpickle_torch(const uint8_t* data, size_t size, const std::string& 
 // problem (negative or overflowing sizes/strides/offset, more dims than allowed, past the storage's end).
 // Exposed for the unpickler and its tests.
 void check_tensor_geometry(TorchTensorRef& t, const TorchStorageRef& storage, size_t max_dims);
+
+// Copies tensor `t` (geometry already checked) out of its storage's bytes into a new contiguous host
+// tensor, following strides and the storage offset, byte-swapping each element when `big_endian`.
+// Throws InputError when `storage_bytes` is shorter than the tensor reaches.
+Tensor materialize_torch_tensor(const TorchTensorRef& t, DType dtype, const uint8_t* storage, size_t storage_bytes,
+                                bool big_endian);
 
 // The tensors of one state dict inside the graph, flattened to dotted names ("blocks.0.attn.qkv.weight"),
 // in the order the file lists them.
