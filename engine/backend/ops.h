@@ -79,14 +79,22 @@ enum class SamplerKind : uint8_t { DDPM, DDIM };
 
 // One denoising step, applied in place to the latent. Everything that changes from step to step is read
 // from device-resident tables indexed by a device-resident step counter, so one captured graph serves
-// every step (see engine/diffusion/schedule.h for the table columns).
+// every step (see engine/diffusion/schedule.h for the table columns and the math).
+// Per element of image b: eps = model_out[b] (guided on channels [0, guided_channels) when Bm == 2B:
+// eps_u + guidance·(eps_c − eps_u), the unconditional half in rows [B, 2B)); the other channels and the
+// learned variance come from the conditional half. DDPM adds noise·exp(½·log σ²) unless the step's noise
+// mask is 0; DDIM (η = 0) adds none. Noise is Philox (kernels/philox.h) keyed by (seeds[b], step, element
+// index within the image in NHWC order), identical on every backend, unless `noise` injects it.
 struct SamplerStepArgs {
   SamplerKind kind = SamplerKind::DDPM;
   const Tensor* model_out = nullptr;  // [Bm, H, W, Cm] NHWC; Bm = B, or 2B with guidance (conditional first)
-  Tensor* x = nullptr;                // [B, H, W, C] latent, updated in place
+  Tensor* x = nullptr;                // f32 [B, H, W, C] latent, updated in place
+  Tensor* model_in = nullptr;         // optional [B or 2B, H, W, C], any float dtype: receives the updated
+                                      // latent for the next forward (both halves when it has 2B rows)
   const Tensor* tables = nullptr;     // f32 [K, kScheduleColumns], row s = sampling step s
   Tensor* step = nullptr;             // i32 [1]: current step; the op increments it after reading
   const Tensor* seeds = nullptr;      // i64 [B]: per-image noise seed, so noise is independent of batch position
+  const Tensor* noise = nullptr;      // test hook, optional f32 [K, B, H, W, C]: noise[step] replaces Philox
   float guidance = 1.0f;              // classifier-free guidance scale (used when Bm == 2B)
   int guided_channels = 3;            // guidance applies to channels [0, guided_channels)
   bool learned_sigma = true;          // Cm == 2C: last C channels interpolate the log-variance
