@@ -5,6 +5,7 @@
 #include "engine/backend/cpu/cpu_ops.h"
 #include "engine/core/error.h"
 #include "engine/models/vae/vae_decoder.h"
+#include "engine/models/vae/vae_random.h"
 #include "tests/common/test_util.h"
 #include "tests/models/vae_test_util.h"
 
@@ -65,6 +66,46 @@ TEST(VaeDecoder, RealSdConfigIsInferred) {
   EXPECT_EQ(vae->parameter_count(), test::decoder_parameter_count(ckpt));
   // REFERENCE.md §4: about 49.5 M decoder parameters.
   EXPECT_NEAR(static_cast<double>(vae->parameter_count()), 49.5e6, 0.1e6);
+}
+
+// random_vae_checkpoint writes what infer_vae_config reads back, for structures unlike SD's too.
+TEST(VaeDecoder, RandomCheckpointRoundTripsItsConfig) {
+  VaeConfig want = sd_vae_config();
+  want.latent_channels = 8;
+  want.mid_channels = 48;
+  want.block_channels = {48, 24, 24};
+  want.block_upsample = {true, false, true};
+  want.resnets_per_block = 1;
+  want.groups = 12;
+  want.mid_attention = false;
+  want.post_quant_conv = false;
+  want.out_channels = 1;
+  const Checkpoint ckpt = random_vae_checkpoint(want, 3);
+  const VaeConfig got = infer_vae_config(ckpt);
+  EXPECT_EQ(got.latent_channels, 8);
+  EXPECT_EQ(got.mid_channels, 48);
+  EXPECT_EQ(got.block_channels, want.block_channels);
+  EXPECT_EQ(got.block_upsample, want.block_upsample);
+  EXPECT_EQ(got.resnets_per_block, 1);
+  EXPECT_EQ(got.groups, 12);
+  EXPECT_FALSE(got.mid_attention);
+  EXPECT_FALSE(got.post_quant_conv);
+  EXPECT_EQ(got.out_channels, 1);
+  EXPECT_EQ(got.upscale(), 4);
+  // Without post_quant_conv the latent scaling is folded into conv_in: the decode still runs end to end.
+  auto vae = VaeDecoder::load(ckpt, DType::F32, nullptr);
+  CpuOps cpu;
+  const Tensor latent = test::random_tensor({1, 2, 3, 8}, 4, 1.0f);
+  Tensor image = Tensor::zeros(vae->image_shape(latent.shape()));
+  vae->decode(cpu, latent, image);
+  EXPECT_EQ(image.shape(), (Shape{1, 8, 12, 1}));
+  EXPECT_EQ(test::compare(image, image).nonfinite, 0);
+}
+
+// The FLOP count behind `blr bench-vae`'s TFLOP/s: REFERENCE.md §4 quotes ≈311 GMAC for a 32x32 latent.
+TEST(VaeDecoder, DecodeFlopsMatchTheSdFigure) {
+  EXPECT_NEAR(sd_vae_config().decode_flops(1, 32, 32) / 2, 311e9, 0.5e9);
+  EXPECT_DOUBLE_EQ(sd_vae_config().decode_flops(3, 32, 32), 3 * sd_vae_config().decode_flops(1, 32, 32));
 }
 
 TEST(VaeDecoder, CpuMatchesGolden) {

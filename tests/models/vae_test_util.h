@@ -22,9 +22,7 @@ std::map<std::string, Tensor> checkpoint_tensors(const Checkpoint& ckpt);
 Checkpoint in_memory(std::map<std::string, Tensor> tensors, std::map<std::string, std::string> metadata = {},
                      const std::string& label = "memory");
 
-// Random weights with the SD VAE decoder's structure (latent 4, mid 512, up blocks 512,512,256,128 of 3
-// resnets, GroupNorm 32, single-head mid attention; about 49.5 M parameters), diffusers key names.
-// Conv weights ~ N(0, 1/fan_in), norm weights 1 + N(0, 0.1²), biases small.
+// Random weights with the SD VAE decoder's structure (engine/models/vae/vae_random.h).
 Checkpoint random_sd_vae(uint64_t seed);
 
 // The decoder parameters of a checkpoint (everything under decoder.* and post_quant_conv.*).
