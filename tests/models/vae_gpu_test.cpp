@@ -135,6 +135,7 @@ TEST(VaeDecoderGpu, FullSizeDecodeStaysWithinItsActivationPlan) {
   // upsampler's output), a temporary of the same size (its upsampled input), 256·256·128 (conv
   // outputs of the last block) and 1024·512 (attention output) = 59.3 M elements = 113 MiB.
   const size_t expected = (3 * size_t{256 * 256 * 256} + size_t{256 * 256 * 128} + size_t{1024 * 512}) * 2;
+  EXPECT_EQ(vae->planned_activation_bytes({1, 32, 32, 4}, DType::BF16, DType::BF16), expected);
   EXPECT_EQ(vae->activation_bytes(), expected);
   EXPECT_EQ(arena.report().of(MemCategory::Activations), expected);
 }

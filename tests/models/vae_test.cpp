@@ -66,6 +66,14 @@ TEST(VaeDecoder, RealSdConfigIsInferred) {
   EXPECT_EQ(vae->parameter_count(), test::decoder_parameter_count(ckpt));
   // REFERENCE.md §4: about 49.5 M decoder parameters.
   EXPECT_NEAR(static_cast<double>(vae->parameter_count()), 49.5e6, 0.1e6);
+  // Activation plan for one 256x256 image (elements): two running buffers of 256·256·256 (the last
+  // upsampler's output), a temporary of the same size (its upsampled input), 256·256·128 (conv outputs
+  // of the last block) and 1024·512 (the attention output) — 59.3 M elements; 4 bytes each in f32.
+  const size_t elements = 3 * size_t{256 * 256 * 256} + size_t{256 * 256 * 128} + size_t{1024 * 512};
+  EXPECT_EQ(vae->planned_activation_bytes({1, 32, 32, 4}, DType::F32, DType::F32), elements * 4);
+  // An f16 latent and image need their own conversion buffers (the host model is f32).
+  EXPECT_EQ(vae->planned_activation_bytes({1, 32, 32, 4}, DType::F16, DType::F16),
+            (elements + 32 * 32 * 4 + 256 * 256 * 3) * 4);
 }
 
 // random_vae_checkpoint writes what infer_vae_config reads back, for structures unlike SD's too.
