@@ -146,9 +146,13 @@ class Progress {
   void layer_done(const Job& j) {
     const int width = 20;
     const int filled = static_cast<int>(width * (index_ + 1) / std::max<size_t>(total_, 1));
-    std::fprintf(stderr, "%s[%s%s] %zu/%zu %-32s %-18s rel error %.4f  (%.2f s, %s)\n", tty_ ? "\r\033[K" : "",
-                 std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), index_ + 1, total_,
-                 j.layer.c_str(), j.spec.describe().c_str(), j.result.rel_error, j.seconds, j.on_gpu ? "gpu" : "cpu");
+    std::fprintf(stderr, "%s[%s%s] %zu/%zu %-32s ", tty_ ? "\r\033[K" : "", std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), index_ + 1, total_, j.layer.c_str());
+    if (j.spec.kind == LinearKind::Dense)
+      std::fprintf(stderr, "kept dense\n");
+    else
+      std::fprintf(stderr, "%-18s rel error %.4f  (%.2f s, %s)\n", j.spec.describe().c_str(), j.result.rel_error,
+                   j.seconds, j.on_gpu ? "gpu" : "cpu");
     std::fflush(stderr);
   }
 
@@ -217,24 +221,24 @@ int run_compress(const std::vector<std::string>& argv) {
   if (!args.parse(argv)) return 0;
 
   const std::vector<std::string> rule_texts = args.get_all("rule");
-  if (rule_texts.empty()) throw UsageError("blr compress: give at least one --rule PATTERN=METHOD:b=B,r=R");
+  if (rule_texts.empty()) throw UsageError("give at least one --rule PATTERN=METHOD:b=B,r=R");
   std::vector<LayerRule> rules;
   for (const auto& t : rule_texts) rules.push_back(parse_layer_rule(t));
   std::optional<DType> out_dtype;
   if (args.has("dtype")) {
     const DType d = parse_dtype(args.get("dtype"));
     if (d != DType::F32 && d != DType::BF16 && d != DType::F16)
-      throw UsageError(cat("blr compress: --dtype must be f32, bf16 or f16, got '", args.get("dtype"), "'"));
+      throw UsageError(cat("--dtype must be f32, bf16 or f16, got '", args.get("dtype"), "'"));
     out_dtype = d;
   }
   if (args.has("iters")) {
     const int iters = args.get_int("iters");
-    if (iters <= 0) throw UsageError(cat("blr compress: --iters must be positive, got ", iters));
+    if (iters <= 0) throw UsageError(cat("--iters must be positive, got ", iters));
     for (auto& r : rules)
       if (!r.iterations_given) r.spec.iterations = iters;
   }
   const int64_t seed = args.get_int64("seed");
-  if (seed < 0) throw UsageError(cat("blr compress: --seed must not be negative, got ", seed));
+  if (seed < 0) throw UsageError(cat("--seed must not be negative, got ", seed));
   const bool timing = args.has("timing");
   const std::string in_path = args.get("IN"), out_path = args.get("OUT");
   refuse_same_file(in_path, out_path);
