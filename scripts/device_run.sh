@@ -8,12 +8,18 @@
 #   gpu-tests        ctest -L gpu (set GPU_TEST_REGEX to filter)
 #   cpu-tests        ctest -L cpu (the CPU suites, as a cross-check on Ubuntu/glibc 2.39)
 #   sanitize         the gpu test executables under compute-sanitizer memcheck and racecheck
-#   "py:SCRIPT ARGS" run a Python tool with the machine's python3 (PyTorch, timm)
+#   "py:SCRIPT ARGS" run a Python tool with the machine's python3 (PyTorch, timm); write outputs under
+#                    $ARTIFACTS so they come back in results.tar.gz
 #   "sh:COMMAND"     any shell command (e.g. a benchmark), run from the repository root
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/out}"
-mkdir -p "$OUT"
+# Only a few files may come back from the machine, so logs and artifacts go to a work folder that is
+# packed into $OUT/results.tar.gz at the end. Tools write their outputs under $WORK/artifacts.
+WORK="${WORK:-/tmp/blr-device}"
+rm -rf "$WORK"
+mkdir -p "$OUT" "$WORK/logs" "$WORK/artifacts"
+export ARTIFACTS="$WORK/artifacts"
 BUILD=build/device
 BLR="$BUILD/app/cli/blr"
 export BLR_GIT_COMMIT="${BLR_GIT_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
@@ -23,7 +29,7 @@ n=0
 for stage in "$@"; do
   n=$((n + 1))
   name=$(echo "$stage" | tr -c 'A-Za-z0-9_.-' '_' | cut -c1-40)
-  log="$OUT/$(printf '%02d' $n)_$name.log"
+  log="$WORK/logs/$(printf '%02d' $n)_$name.log"
   start=$(date +%s)
   case "$stage" in
     build)
@@ -53,9 +59,10 @@ for stage in "$@"; do
   rc=$?
   summary+=("$(printf '%-48s rc=%-3s %4ss' "$name" "$rc" "$(( $(date +%s) - start ))")")
 done
-for f in "$OUT"/*.log; do
+for f in "$WORK"/logs/*.log; do
   echo "===== $(basename "$f") (last lines)"
   tail -n "${TAIL_LINES:-15}" "$f"
 done
 echo "===== summary"
-printf '%s\n' "${summary[@]}"
+printf '%s\n' "${summary[@]}" | tee "$WORK/logs/summary.txt"
+tar -C "$WORK" -czf "$OUT/results.tar.gz" logs artifacts
