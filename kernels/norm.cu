@@ -376,7 +376,7 @@ __global__ void __launch_bounds__(kGnWideThreadsMax)
       acc.x += o.x;
       acc.y += o.y;
     }
-    partial[(b * gridDim.x + chunk) * groups + t] = acc;
+    partial[(b * groups + t) * gridDim.x + chunk] = acc;
   }
 }
 
@@ -401,10 +401,11 @@ __global__ void __launch_bounds__(kGnThreads)
     }
   s1 = block_sum(s1, sh);
   s2 = block_sum(s2, sh);
-  if (threadIdx.x == 0) partial[(b * gridDim.x + chunk) * groups + g] = make_float2(s1, s2);
+  if (threadIdx.x == 0) partial[(b * groups + g) * gridDim.x + chunk] = make_float2(s1, s2);
 }
 
-// Phase 2: one warp per (sample, group) sums the chunk partials in double.
+// Phase 2: one warp per (sample, group) sums that group's chunk partials (contiguous: partial is laid out
+// [B, groups, chunks]) in double.
 template <typename T>
 __global__ void gn_finalize_kernel(const T* __restrict__ x, const float2* __restrict__ partial, int64_t B,
                                    int64_t HW, int64_t C, int groups, int64_t chunks, float eps,
@@ -413,9 +414,11 @@ __global__ void gn_finalize_kernel(const T* __restrict__ x, const float2* __rest
   const int lane = threadIdx.x & 31;
   if (wid >= B * groups) return;
   const int64_t b = wid / groups, g = wid - b * groups;
+  const float2* pg = partial + wid * chunks;
   double s1 = 0.0, s2 = 0.0;
+#pragma unroll 4
   for (int64_t k = lane; k < chunks; k += 32) {
-    const float2 p = partial[(b * chunks + k) * groups + g];
+    const float2 p = pg[k];
     s1 += p.x;
     s2 += p.y;
   }

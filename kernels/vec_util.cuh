@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/common.cuh"
 
@@ -22,27 +21,87 @@ template <> struct RawVec<1> { using type = unsigned char; };
 // Widest element count per access: 16 bytes.
 template <typename T> constexpr int kMaxVec = 16 / static_cast<int>(sizeof(T));
 
+// Bit patterns of the storage types, so packing into 32-bit words is explicit integer work.
+template <typename T> __device__ __forceinline__ uint32_t to_bits(T v);
+template <> __device__ __forceinline__ uint32_t to_bits<float>(float v) { return __float_as_uint(v); }
+template <> __device__ __forceinline__ uint32_t to_bits<__half>(__half v) { return __half_as_ushort(v); }
+template <> __device__ __forceinline__ uint32_t to_bits<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat16_as_ushort(v);
+}
+template <typename T> __device__ __forceinline__ T from_bits(uint32_t b);
+template <> __device__ __forceinline__ float from_bits<float>(uint32_t b) { return __uint_as_float(b); }
+template <> __device__ __forceinline__ __half from_bits<__half>(uint32_t b) {
+  return __ushort_as_half(static_cast<unsigned short>(b));
+}
+template <> __device__ __forceinline__ __nv_bfloat16 from_bits<__nv_bfloat16>(uint32_t b) {
+  return __ushort_as_bfloat16(static_cast<unsigned short>(b));
+}
+
+// N·sizeof(T) bytes as 32-bit words (N·sizeof(T) is 4, 8 or 16), one aligned access.
+template <int Words>
+__device__ __forceinline__ void load_words(const void* p, uint32_t (&w)[Words]) {
+  if constexpr (Words == 4) {
+    const uint4 r = *static_cast<const uint4*>(p);
+    w[0] = r.x, w[1] = r.y, w[2] = r.z, w[3] = r.w;
+  } else if constexpr (Words == 2) {
+    const uint2 r = *static_cast<const uint2*>(p);
+    w[0] = r.x, w[1] = r.y;
+  } else {
+    w[0] = *static_cast<const uint32_t*>(p);
+  }
+}
+template <int Words>
+__device__ __forceinline__ void store_words(void* p, const uint32_t (&w)[Words]) {
+  // __stwb is the ordinary (write-back) store, spelled so that it stays one vector instruction: a plain
+  // struct assignment is sometimes split into 4-byte stores.
+  if constexpr (Words == 4) {
+    __stwb(static_cast<uint4*>(p), make_uint4(w[0], w[1], w[2], w[3]));
+  } else if constexpr (Words == 2) {
+    __stwb(static_cast<uint2*>(p), make_uint2(w[0], w[1]));
+  } else {
+    *static_cast<uint32_t*>(p) = w[0];
+  }
+}
+
 // Loads N consecutive elements of T (address aligned to N*sizeof(T)) as fp32.
 template <typename T, int N>
 __device__ __forceinline__ void load_vec(const T* p, float (&out)[N]) {
-  using Raw = typename RawVec<N * sizeof(T)>::type;
-  const Raw raw = *reinterpret_cast<const Raw*>(p);
-  T e[N];
-  memcpy(e, &raw, sizeof(raw));
+  constexpr int kBytes = N * static_cast<int>(sizeof(T));
+  if constexpr (kBytes < 4) {
 #pragma unroll
-  for (int i = 0; i < N; ++i) out[i] = to_f32<T>(e[i]);
+    for (int i = 0; i < N; ++i) out[i] = to_f32<T>(p[i]);
+  } else {
+    uint32_t w[kBytes / 4];
+    load_words<kBytes / 4>(p, w);
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const uint32_t bits = sizeof(T) == 4 ? w[i] : (w[i / 2] >> (16 * (i % 2))) & 0xffffu;
+      out[i] = to_f32<T>(from_bits<T>(bits));
+    }
+  }
 }
 
 // Stores N fp32 values as consecutive elements of T (address aligned to N*sizeof(T)).
 template <typename T, int N>
 __device__ __forceinline__ void store_vec(T* p, const float (&in)[N]) {
-  using Raw = typename RawVec<N * sizeof(T)>::type;
-  T e[N];
+  constexpr int kBytes = N * static_cast<int>(sizeof(T));
+  if constexpr (kBytes < 4) {
 #pragma unroll
-  for (int i = 0; i < N; ++i) e[i] = from_f32<T>(in[i]);
-  Raw raw;
-  memcpy(&raw, e, sizeof(raw));
-  *reinterpret_cast<Raw*>(p) = raw;
+    for (int i = 0; i < N; ++i) p[i] = from_f32<T>(in[i]);
+  } else {
+    uint32_t w[kBytes / 4];
+#pragma unroll
+    for (int i = 0; i < kBytes / 4; ++i) w[i] = 0;
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const uint32_t bits = to_bits<T>(from_f32<T>(in[i]));
+      if (sizeof(T) == 4)
+        w[i] = bits;
+      else
+        w[i / 2] |= bits << (16 * (i % 2));
+    }
+    store_words<kBytes / 4>(p, w);
+  }
 }
 
 // Rounds v to T's precision and back: what a value reads as after a store/load round trip.

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/runtime/graph_runner.h"
 #include "tests/ops/gpu_parity_util.h"
 
 namespace blr::test {
@@ -359,6 +360,69 @@ TEST_F(MiscParity, SoftmaxTopkBreaksTiesTowardsTheSmallerIndex) {
   }
   Tensor logits = dev({2, 5}, DType::F32), p = dev({2, 6}, DType::F32), i = dev({2, 6}, DType::I32);
   EXPECT_THROW(gpu_->softmax_topk(logits, p, i), Error);  // k > classes
+}
+
+// Every op of this family in one CUDA graph (the way models run): capture must succeed (nothing allocates,
+// synchronises or copies to the host inside), and replays must reproduce the eager run bit for bit.
+TEST_F(MiscParity, OpsCaptureIntoACudaGraphAndReplayIdentically) {
+  const DType dt = DType::BF16;
+  const Tensor x0 = up(random_tensor({2, 256, 1152}, 1), dt), delta = up(random_tensor({2, 256, 1152}, 2), dt),
+               ada = up(random_tensor({2, 3 * 1152}, 3, 0.3f), dt), img = up(random_tensor({1, 32, 32, 256}, 4), dt),
+               gnw = up(random_tensor({256}, 5), dt), gnb = up(random_tensor({256}, 6), dt),
+               logits = up(random_tensor({2, 1000}, 7), dt), lat = up(random_tensor({2, 8, 8, 4}, 8), dt),
+               t = up(Tensor::from_vector({2}, {3.0f, 999.0f}), DType::F32),
+               img3 = up(uniform_tensor({2, 8, 8, 3}, 10, -1.2f, 1.2f), dt);
+  Tensor hid = Tensor::zeros({2}, DType::I32);
+  hid.data_as<int32_t>()[0] = 7;
+  hid.data_as<int32_t>()[1] = 1000;
+  const Tensor ids = up_raw(hid), table = up(random_tensor({1001, 1152}, 9), dt);
+  const Tensor frame = up_raw([] {
+    Tensor f = Tensor::zeros({333, 517, 3}, DType::U8);
+    for (int64_t i = 0; i < f.numel(); ++i) f.data_as<uint8_t>()[i] = static_cast<uint8_t>(i * 31 + i / 7);
+    return f;
+  }());
+  Tensor x = dev({2, 256, 1152}, dt), y = dev({2, 256, 1152}, dt), gn = dev({1, 32, 32, 256}, dt),
+         up2 = dev({1, 64, 64, 256}, dt), sm = dev({2, 1000}, dt), probs = dev({2, 5}, DType::F32),
+         idx = dev({2, 5}, DType::I32), tok = dev({2, 16, 16}, dt), back = dev({2, 8, 8, 4}, dt),
+         temb = dev({2, 256}, dt), emb = dev({2, 1152}, dt), pre = dev({224, 224, 3}, dt),
+         rgba = dev({2, 8, 8, 4}, DType::U8), act = dev({2, 1000}, dt), sum = dev({2, 1000}, dt);
+  const Tensor shift = ada.slice(1, 0, 1152), scale = ada.slice(1, 1152, 2304), gate = ada.slice(1, 2304, 3456);
+  auto work = [&] {
+    gpu_->copy(x0, x);
+    NormParams p;
+    p.shift = &shift;
+    p.scale = &scale;
+    gpu_->add_layer_norm(x, &delta, &gate, p, y);
+    gpu_->group_norm(img, 32, gnw, gnb, 1e-6f, Act::Silu, gn);
+    gpu_->upsample_nearest2x(gn, up2);
+    gpu_->softmax(logits, sm);
+    gpu_->softmax_topk(logits, probs, idx);
+    gpu_->activation(logits, Act::GeluErf, act);
+    gpu_->add(logits, act, sum);
+    gpu_->patchify(lat, 2, tok);
+    gpu_->unpatchify(tok, 2, back);
+    gpu_->timestep_embedding(t, 10000.0f, temb);
+    gpu_->embedding(table, ids, emb);
+    gpu_->preprocess_image(frame, PreprocessParams{}, pre);
+    gpu_->to_rgba8(img3, rgba);
+  };
+  std::vector<Tensor*> outputs = {&x, &y, &gn, &up2, &sm, &probs, &idx, &tok, &back, &temb, &emb, &pre, &act, &sum, &rgba};
+  GraphRunner runner;
+  std::vector<Tensor> eager;
+  for (int run = 0; run < 3; ++run) {  // eager, capture + replay, replay
+    for (Tensor* o : outputs) gpu_->fill(*o, 0.0f);
+    runner.run("elementwise-family", gpu_->stream(), work);
+    gpu_->synchronize();
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (run == 0) {
+        eager.push_back(outputs[i]->to_host());
+      } else {
+        expect_equal(*outputs[i], eager[i], cat("graph run ", run, ", output ", i));
+      }
+    }
+  }
+  EXPECT_TRUE(runner.has_graph("elementwise-family"));
+  EXPECT_EQ(runner.captures(), 1u);
 }
 
 }  // namespace
