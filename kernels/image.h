@@ -11,14 +11,15 @@
 namespace blr::kern {
 
 // The frame (u8, 3 interleaved channels, rows `row_stride` bytes apart) is resized to resized_h × resized_w
-// with bicubic interpolation (OpenCV INTER_CUBIC: a = −0.75, src = (dst + 0.5)·scale − 0.5 with scale =
-// 1 / (dst_size / src_size) in double, replicated border) and rounded/saturated to u8 like a u8 resize
-// would; the crop × crop window at (crop_top, crop_left) of that image is scaled to [0, 1], normalised
-// per output channel with mean/std and written to dst [crop, crop, 3] (contiguous). Output channel c reads
-// source channel 2 − c when bgr_to_rgb, else c. Only the cropped window is ever computed.
+// with OpenCV's INTER_CUBIC arithmetic (kernels/image_math.h: A = −0.75, src = (dst + 0.5)·scale − 0.5,
+// replicated border, saturated to [0, 255], kept as a float); the crop × crop window at (crop_top,
+// crop_left) of that image is scaled to [0, 1], normalised per output channel with mean/std and written to
+// dst [crop, crop, 3] (contiguous). Output channel c reads source channel 2 − c when bgr_to_rgb, else c.
+// Only the cropped window is ever computed. Sizes and offsets come from image_math.h's resized_long_side
+// and centre_crop_offset.
 struct PreprocessArgs {
   const uint8_t* frame = nullptr;
-  int64_t row_stride = 0;  // bytes
+  int row_stride = 0;  // bytes
   int src_h = 0, src_w = 0;
   int resized_h = 0, resized_w = 0;
   int crop_top = 0, crop_left = 0, crop = 0;
@@ -29,8 +30,8 @@ struct PreprocessArgs {
 };
 cudaError_t preprocess_image(const PreprocessArgs& a, DT dst_dt, cudaStream_t stream);
 
-// rgba[p] = (round(clamp((x + 1)/2, 0, 1)·255) for the 3 channels, 255) for `pixels` contiguous pixels of a
-// 3-channel image.
+// rgba[p] = (unit_to_u8(x) for the 3 channels, 255) for `pixels` contiguous pixels of a 3-channel image:
+// round-half-up of clamp((x + 1)/2, 0, 1)·255, NaN -> 0 (kernels/image_math.h).
 cudaError_t to_rgba8(const void* img, int64_t pixels, uint8_t* rgba, DT dt, cudaStream_t stream);
 
 }  // namespace blr::kern

@@ -60,7 +60,7 @@ TEST_F(MiscParity, AddMatchesCpuWithAndWithoutBroadcast) {
   const std::vector<Case> cases = {
       {{7}, {7}},                     {{2, 197, 768}, {2, 197, 768}},  // same shape
       {{2, 197, 768}, {768}},         {{3, 5, 7}, {7}},                // channel vector
-      {{2, 197, 768}, {197, 768}},    {{2, 197, 768}, {1, 197, 768}},  // position embedding
+      {{2, 197, 768}, {197, 768}},    {{3, 17, 33}, {17, 33}},         // position embedding
       {{4, 3, 5, 9}, {5, 9}},         {{1, 1}, {1}},
   };
   uint64_t seed = 40;
@@ -165,7 +165,7 @@ TEST_F(MiscParity, CopyOfIntegerAndByteTensorsIsBitExact) {
   expect_equal(gou, hu.slice(1, 3, 8), "u8 slice copy");
 }
 
-TEST_F(MiscParity, CopyRejectsWhatItCannotExpress) {
+TEST_F(MiscParity, CopyAndAddRejectWhatTheyCannotExpress) {
   Tensor a = dev({2, 3, 4, 5, 6}, DType::F32), b = dev({2, 3, 4, 5, 6}, DType::F32);
   // Reversing five dimensions leaves five unmergeable strided dimensions.
   const Tensor rev = dev({6, 5, 4, 3, 2}, DType::F32).transpose(0, 4).transpose(1, 3);
@@ -174,6 +174,11 @@ TEST_F(MiscParity, CopyRejectsWhatItCannotExpress) {
   EXPECT_THROW(gpu_->copy(a, c), Error);  // shape mismatch
   Tensor i = dev({2, 3, 4, 5, 6}, DType::I32);
   EXPECT_THROW(gpu_->copy(a, i), Error);  // f32 -> i32 is not a supported conversion
+  // add: b must be a's shape or its trailing dims (a leading 1 is not broadcast, as on the CPU).
+  Tensor x = dev({2, 7, 8}, DType::BF16), y = dev({2, 7, 8}, DType::BF16), b1 = dev({1, 7, 8}, DType::BF16),
+         b2 = dev({7, 9}, DType::BF16);
+  EXPECT_THROW(gpu_->add(x, b1, y), Error);
+  EXPECT_THROW(gpu_->add(x, b2, y), Error);
 }
 
 TEST_F(MiscParity, FillWritesEveryElementOfAViewAndNothingElse) {

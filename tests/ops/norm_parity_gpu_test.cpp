@@ -147,33 +147,28 @@ TEST_F(NormParity, AddLayerNormOnStridedViews) {
   }
 }
 
-// ViT's final norm on the class tokens only: x is the [B, C] view tokens[:, 0, :]; weight/bias affine;
-// and a [1, C] shift/scale broadcast to every sample.
-TEST_F(NormParity, LayerNormOfClassTokenRowsAndBroadcastModulation) {
+// ViT's final norm on the class tokens only: x is the [B, C] view tokens[:, 0, :] (rows N·C apart), with
+// LayerNorm's weight and bias.
+TEST_F(NormParity, LayerNormOfClassTokenRows) {
   for (DType dt : float_dtypes()) {
     const std::string what = cat("class-token layer_norm ", dtype_name(dt));
     SCOPED_TRACE(what);
     const int64_t B = 4, N = 197, C = 768;
-    const Tensor ht = random_tensor({B, N, C}, 21), hw = random_tensor({C}, 22, 0.3f), hb = random_tensor({C}, 23),
-                 hsh = random_tensor({1, C}, 24, 0.3f), hsc = random_tensor({1, C}, 25, 0.3f);
+    const Tensor ht = random_tensor({B, N, C}, 21), hw = random_tensor({C}, 22, 0.3f), hb = random_tensor({C}, 23);
     Tensor ct = rounded(ht, dt);
-    const Tensor cw = rounded(hw, dt), cb = rounded(hb, dt), csh = rounded(hsh, dt), csc = rounded(hsc, dt);
+    const Tensor cw = rounded(hw, dt), cb = rounded(hb, dt);
     Tensor cy = Tensor::zeros({B, C});
     NormParams cp;
     cp.eps = 1e-6f;
     cp.weight = &cw;
     cp.bias = &cb;
-    cp.shift = &csh;
-    cp.scale = &csc;
     cpu_.layer_norm(ct.select(1, 0), cp, cy);
     Tensor gt = up(ht, dt);
-    const Tensor gw = up(hw, dt), gb = up(hb, dt), gsh = up(hsh, dt), gsc = up(hsc, dt);
+    const Tensor gw = up(hw, dt), gb = up(hb, dt);
     Tensor gy = dev({B, C}, dt);
     NormParams gp = cp;
     gp.weight = &gw;
     gp.bias = &gb;
-    gp.shift = &gsh;
-    gp.scale = &gsc;
     gpu_->layer_norm(gt.select(1, 0), gp, gy);
     expect_close(gy, cy, default_tolerance(dt), what);
   }
@@ -330,9 +325,15 @@ TEST_F(NormParity, BadArgumentsAreRejectedWithClearErrors) {
   EXPECT_THROW(gpu_->add_layer_norm(x, nullptr, nullptr, p, f32), Error);  // y dtype
   Tensor gate = dev({2, 16}, DType::BF16);
   EXPECT_THROW(gpu_->add_layer_norm(x, nullptr, &gate, p, y), Error);  // gate without delta
-  Tensor bad_shift = dev({3, 16}, DType::BF16);
+  Tensor bad_shift = dev({3, 16}, DType::BF16), one_row = dev({1, 16}, DType::BF16), ok_shift = dev({2, 16}, DType::BF16);
   p.shift = &bad_shift;
   EXPECT_THROW(gpu_->add_layer_norm(x, nullptr, nullptr, p, y), Error);  // per-sample batch mismatch
+  p.shift = &one_row;
+  EXPECT_THROW(gpu_->add_layer_norm(x, nullptr, nullptr, p, y), Error);  // no implicit broadcast (as on the CPU)
+  Tensor w16 = dev({16}, DType::BF16);
+  p.shift = &ok_shift;
+  p.weight = &w16;
+  EXPECT_THROW(gpu_->add_layer_norm(x, nullptr, nullptr, p, y), Error);  // affine and modulation together
   Tensor host = Tensor::zeros({2, 4, 16});
   EXPECT_THROW(gpu_->gated_add(host, nullptr, x), Error);  // host tensor
   Tensor img = dev({1, 4, 4, 30}, DType::F32), w = dev({30}, DType::F32);

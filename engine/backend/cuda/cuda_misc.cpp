@@ -125,14 +125,13 @@ void CudaOps::add(const Tensor& a, const Tensor& b, Tensor& y) {
     BLR_CUDA_CHECK(kern::add(ar.ptr, ar.rs, br.ptr, br.rs, yr.ptr, yr.rs, ar.rows, ar.cols, dt, stream()));
     return;
   }
-  // b broadcast over a's leading dims: b's shape (leading 1s ignored) must be a suffix of a's.
-  Shape bs = b.shape();
-  while (!bs.empty() && bs.front() == 1 && bs.size() > 1) bs.erase(bs.begin());
+  // b broadcast over a's leading dims: b's shape must be the trailing dims of a's.
+  const Shape& bs = b.shape();
   const size_t k = bs.size();
-  bool suffix = k <= a.shape().size();
+  bool suffix = k >= 1 && k <= a.shape().size();
   for (size_t i = 0; suffix && i < k; ++i) suffix = bs[i] == a.shape()[a.shape().size() - k + i];
   BLR_CHECK(suffix, "cuda ", op, ": b ", b.describe(), " is neither a's shape ", shape_str(a.shape()),
-            " nor a suffix of it");
+            " nor a (non-empty) suffix of it");
   require_contiguous(b, op, "b");
   const int64_t inner = b.numel();
   if (k <= 1) {  // b is one row of channels: any dense-rows a and y

@@ -19,6 +19,8 @@ void CudaOps::add_layer_norm(Tensor& x, const Tensor* delta, const Tensor* gate,
   require_same_shape(y, x, op, "y", "x");
   require_dtype(y, x.dtype(), op, "y");
   BLR_CHECK(!gate || delta, "cuda ", op, ": a gate was given without a delta to gate");
+  BLR_CHECK(!((p.weight || p.bias) && (p.shift || p.scale)), "cuda ", op,
+            ": give an affine (weight/bias) or a modulation (shift/scale), not both");
   BLR_CHECK(std::isfinite(p.eps) && p.eps >= 0.0f, "cuda ", op, ": eps ", p.eps, " must be finite and >= 0");
   const Tokens xt = tokens(x, op, "x");
   kern::AddLayerNormArgs a;
@@ -69,13 +71,13 @@ void CudaOps::group_norm(const Tensor& x, int groups, const Tensor& weight, cons
                          Tensor& y) {
   const char* op = "group_norm";
   const kern::DT dt = float_tensor(x, op, "x");
-  BLR_CHECK(x.ndim() == 4, "cuda ", op, ": x ", x.describe(), " must be NHWC [B, H, W, C]");
+  BLR_CHECK(x.ndim() >= 2, "cuda ", op, ": x ", x.describe(), " must be [B, ..., C] (NHWC)");
   require_contiguous(x, op, "x");
   require_cuda(y, op, "y");
   require_same_shape(y, x, op, "y", "x");
   require_dtype(y, x.dtype(), op, "y");
   require_contiguous(y, op, "y");
-  const int64_t B = x.dim(0), HW = x.dim(1) * x.dim(2), C = x.dim(3);
+  const int64_t B = x.dim(0), C = x.dim(-1), HW = (B > 0 && C > 0) ? x.numel() / (B * C) : 0;
   BLR_CHECK(groups > 0 && C % groups == 0, "cuda ", op, ": ", C, " channels cannot be split into ", groups,
             " groups");
   BLR_CHECK(B <= 65535 && groups <= 65535, "cuda ", op, ": batch ", B, " or groups ", groups, " above 65535");

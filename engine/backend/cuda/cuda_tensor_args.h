@@ -87,20 +87,18 @@ inline Tokens tokens(const Tensor& t, const char* op, const char* what) {
   return k;
 }
 
-// A per-sample [B, C] vector (also [B, 1, C]); a leading 1 broadcasts the one row to every sample.
+// A per-sample [B, C] vector whose rows may be strided (a chunk of one wide adaLN output).
 inline kern::SampleRef sample(const Tensor* t, const Tokens& x, DType dtype, const char* op, const char* what) {
   kern::SampleRef s;
   if (!t) return s;
   require_cuda(*t, op, what);
   require_dtype(*t, dtype, op, what);
-  const bool rank2 = t->ndim() == 2;
-  const bool rank3 = t->ndim() == 3 && t->dim(1) == 1;
-  BLR_CHECK((rank2 || rank3) && (t->dim(0) == x.B || t->dim(0) == 1) && t->dim(-1) == x.C, "cuda ", op, ": ", what,
-            " ", t->describe(), " must be a per-sample [", x.B, ", ", x.C, "] (or [1, ", x.C, "]) vector");
-  BLR_CHECK(x.C <= 1 || t->stride(-1) == 1, "cuda ", op, ": ", what, " ", t->describe(),
+  BLR_CHECK(t->ndim() == 2 && t->dim(0) == x.B && t->dim(1) == x.C, "cuda ", op, ": ", what, " ", t->describe(),
+            " must be a per-sample [", x.B, ", ", x.C, "] vector");
+  BLR_CHECK(x.C <= 1 || t->stride(1) == 1, "cuda ", op, ": ", what, " ", t->describe(),
             " needs a contiguous last dimension (strides ", shape_str(t->strides()), ")");
   s.ptr = t->data();
-  s.sb = t->dim(0) == 1 ? 0 : t->stride(0);
+  s.sb = t->stride(0);
   return s;
 }
 
