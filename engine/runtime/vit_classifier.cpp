@@ -112,11 +112,10 @@ void VitClassifier::stage_frames(const std::vector<Tensor>& frames) {
   }
 }
 
-ClassifyResult VitClassifier::classify(const std::vector<Tensor>& frames_in) {
+std::vector<Tensor> VitClassifier::checked_frames(const std::vector<Tensor>& frames_in, std::string* sizes) const {
   if (frames_in.empty() || static_cast<int64_t>(frames_in.size()) > options_.batch)
     throw InputError(cat("classify: ", frames_in.size(), " frames for a batch of ", options_.batch));
   std::vector<Tensor> frames;
-  std::string sizes;
   for (size_t i = 0; i < frames_in.size(); ++i) {
     const Tensor& f = frames_in[i];
     if (!f.defined() || f.device() != Device::CPU || f.dtype() != DType::U8 || f.ndim() != 3 || f.dim(2) != 3 ||
@@ -124,9 +123,28 @@ ClassifyResult VitClassifier::classify(const std::vector<Tensor>& frames_in) {
       throw InputError(cat("classify: frame ", i, ": expected a host u8 [H,W,3] BGR image, got ",
                            f.defined() ? f.describe() : std::string("nothing")));
     frames.push_back(f.is_contiguous() ? f : f.to_host());
-    sizes += cat(i ? "," : "", f.dim(1), "x", f.dim(0));
+    if (sizes) *sizes += cat(i ? "," : "", f.dim(1), "x", f.dim(0));
   }
+  return frames;
+}
+
+ClassifyResult VitClassifier::classify(const std::vector<Tensor>& frames_in) {
+  std::string sizes;
+  const std::vector<Tensor> frames = checked_frames(frames_in, &sizes);
   return run(cat("frames/n=", frames.size(), "/", sizes), frames.size(), &frames);
+}
+
+void VitClassifier::prepare_input(const std::vector<Tensor>& frames_in) {
+  const std::vector<Tensor> frames = checked_frames(frames_in, nullptr);
+  if (!cuda_) {
+    enqueue_preprocess(frames);
+    return;
+  }
+  stage_frames(frames);
+  BLR_CUDA_CHECK(cudaMemcpyAsync(frame_buffer_.data(), staging_.host(), staged_bytes_, cudaMemcpyHostToDevice,
+                                 cuda_->stream()));
+  enqueue_preprocess(device_frames_);
+  ops_.synchronize();
 }
 
 ClassifyResult VitClassifier::classify_input() {

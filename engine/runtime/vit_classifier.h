@@ -66,9 +66,13 @@ class VitClassifier {
   ClassifyResult classify(const std::vector<Tensor>& frames);
   // Runs the network on input() as it is (filled by the caller: tests, benchmarks).
   ClassifyResult classify_input();
+  // Uploads and preprocesses frames into input() without running the network (tests compare backends'
+  // preprocessing this way), then waits for it.
+  void prepare_input(const std::vector<Tensor>& frames);
 
-  // Planned buffers: input() is [batch, S, S, 3] in the model dtype on the model's device; logits(),
-  // probs() and indices() hold the last run's outputs.
+  // Planned buffers: input() is [batch, S, S, 3] in the model dtype on the model's device. Its memory is
+  // reused by the network, so it holds the preprocessed batch only until the network runs; logits,
+  // probs and indices in buffers() hold the last run's outputs.
   Tensor& input() { return buffers_.image; }
   const VitBuffers& buffers() const { return buffers_; }
   // Enqueues forward + top-k on input() without synchronising (what `blr bench` captures and times).
@@ -80,6 +84,7 @@ class VitClassifier {
 
  private:
   struct Events;
+  std::vector<Tensor> checked_frames(const std::vector<Tensor>& frames, std::string* sizes) const;
   ClassifyResult run(const std::string& key, size_t count, const std::vector<Tensor>* frames);
   void enqueue_preprocess(const std::vector<Tensor>& frames);
   void stage_frames(const std::vector<Tensor>& frames);
