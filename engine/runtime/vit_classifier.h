@@ -4,8 +4,11 @@
 //   upload (async copy from pinned memory) -> [ preprocess each frame (resize, crop, BGR->RGB, normalise)
 //   -> network -> softmax top-k ]  -> copy of the k results back
 // where the bracket is one CUDA graph, captured once per (batch, mode, dtype, frame sizes) and replayed
-// (GraphRunner). Stage times come from CUDA events, one of them recorded inside the graph. On the CPU
-// backend the same sequence runs eagerly and is timed with the host clock.
+// (GraphRunner). On an integrated GPU (Jetson) the frames stay in mapped pinned memory that the
+// preprocessing kernel reads directly: no upload at all. Stage times come from CUDA events, one of them
+// recorded inside the graph. On the CPU backend the same sequence runs eagerly, timed by the host clock.
+// One classifier per CudaOps when several run with different batch sizes: a captured graph holds the
+// addresses of the ops' scratch buffers, which another configuration's planning run could regrow.
 #pragma once
 
 #include <chrono>
@@ -88,6 +91,7 @@ class VitClassifier {
   ClassifyResult run(const std::string& key, size_t count, const std::vector<Tensor>* frames);
   void enqueue_preprocess(const std::vector<Tensor>& frames);
   void stage_frames(const std::vector<Tensor>& frames);
+  void upload_frames();
   ClassifyResult collect(size_t count);
 
   const VitModel& model_;
@@ -100,13 +104,17 @@ class VitClassifier {
   std::unique_ptr<GraphRunner> graphs_;
   std::unique_ptr<Events> events_;
   std::set<std::string> warmed_;
-  // Uploaded frames: one device buffer, each frame at a 256-byte aligned offset; grown on demand (which
-  // drops captured graphs, since they hold the old address).
+  // Uploaded frames: one device buffer, each frame at a 256-byte aligned offset, filled from a pinned
+  // staging buffer; grown on demand (which drops captured graphs, since they hold the old address). On an
+  // integrated GPU the staging buffer is mapped and read by the kernel directly (zero copy).
+  bool zero_copy_ = false;
   Tensor frame_buffer_;
   PinnedBuffer staging_;
+  std::shared_ptr<void> frame_accounting_;
   size_t staged_bytes_ = 0;
   std::vector<Tensor> device_frames_;
-  Tensor host_probs_, host_indices_;
+  PinnedBuffer results_;
+  Tensor host_probs_, host_indices_;  // views of results_
 };
 
 }  // namespace blr
