@@ -2,8 +2,8 @@
 // (model space, i.e. already scaled by 0.18215 — what DiT samples) to RGB in ≈[−1, 1], then nearest
 // upsampling. The coefficients are the widely used SD 1.x "latent RGB factors" (published in ComfyUI's
 // comfy/latent_formats.py, class SD15), which were fitted by least squares of decoded pixels on latents of
-// the same VAE family DiT uses (sd-vae-ft-ema/-mse share the SD 1.x latent space). tools/fit_latent_preview.py
-// refits them against a VAE checkpoint and prints a replacement table.
+// the same VAE family DiT uses (sd-vae-ft-ema/-mse share the SD 1.x latent space). They are numbers, not
+// code: a rough colour impression of the latent, good enough for a live preview, never for output.
 #pragma once
 
 #include <cstdint>
