@@ -62,8 +62,11 @@ struct Conv2dParams {
 };
 
 // Image preprocessing for classification (timm's eval transform): resize so the shorter side is
-// `resize_short` (bicubic, a = -0.5 like OpenCV INTER_CUBIC), centre-crop `crop`×`crop`, scale to [0,1],
-// normalise per channel, optionally swap BGR -> RGB.
+// `resize_short` and the longer int(resize_short · long / short) (torchvision Resize(int)), bicubic as
+// OpenCV INTER_CUBIC computes it (A = -0.75, pixel centres aligned, border replicated, saturated to
+// [0, 255]); centre-crop `crop`×`crop` at int(round((size − crop) / 2)) (torchvision CenterCrop); scale to
+// [0, 1]; optionally swap BGR -> RGB; normalise (v − mean) / std per output channel. The shared pixel
+// arithmetic is in kernels/image_math.h.
 struct PreprocessParams {
   int resize_short = 248;
   int crop = 224;
@@ -144,16 +147,19 @@ class Ops {
   virtual void upsample_nearest2x(const Tensor& x, Tensor& y) = 0;
 
   // ---- embeddings and layout ----
-  // y[b] = table[ids[b]]; ids i32 [B] on this backend's device.
+  // y[b] = table[ids[b]]; ids i32 [B] on this backend's device. The CPU backend throws InputError naming
+  // an id outside the table and the table's size.
   virtual void embedding(const Tensor& table, const Tensor& ids, Tensor& y) = 0;
-  // Sinusoidal timestep embedding [cos(t·f_i), sin(t·f_i)], f_i = exp(-ln(max_period)·i/(dim/2)); t f32 [B].
+  // Sinusoidal timestep embedding [cos(t·f_i), sin(t·f_i)], f_i = exp(-ln(max_period)·i/(dim/2)), i < dim/2
+  // (DiT's order, fp32 math); an odd dim gets a zero last column. t f32 [B], y [B, dim].
   virtual void timestep_embedding(const Tensor& t, float max_period, Tensor& y) = 0;
   // img [B, H, W, C] -> tokens [B, (H/p)·(W/p), p·p·C], token order row-major, features (p_row, p_col, c).
   virtual void patchify(const Tensor& img, int patch, Tensor& tokens) = 0;
   virtual void unpatchify(const Tensor& tokens, int patch, Tensor& img) = 0;
 
   // ---- classification, images, sampling ----
-  // Top-k of softmax(logits) per row: probs f32 [B, k], indices i32 [B, k], descending.
+  // Top-k of softmax(logits) per row: probs f32 [B, k], indices i32 [B, k], descending by logit, equal
+  // logits in increasing index order.
   virtual void softmax_topk(const Tensor& logits, Tensor& probs, Tensor& indices) = 0;
   // frame u8 [H, W, 3] (BGR unless params say otherwise) -> dst [crop, crop, 3] normalised (f32/bf16/f16).
   virtual void preprocess_image(const Tensor& frame, const PreprocessParams& p, Tensor& dst) = 0;
