@@ -1,0 +1,79 @@
+// Host-side helpers shared by the BLR launchers: launching with programmatic dependent launch, opting a
+// kernel into large dynamic shared memory, occupancy queries, and the small cost model that picks a tile
+// per shape (so 197 or 512 tokens still spread over all SMs, while 16384 tokens get big efficient tiles).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "kernels/blr_gemm.h"
+
+namespace blr::kern::launch {
+
+// Launches kernel<<<grid, block, smem, stream>>>(args...), with programmatic stream serialisation when
+// `pdl` (the kernel must then call griddepcontrol.wait before touching anything a previous kernel writes).
+template <typename... KArgs, typename... Args>
+cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl,
+                   Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = pdl ? attr : nullptr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
+// Per (kernel, device): raise the dynamic shared memory limit once, and remember the occupancy (resident
+// CTAs per SM) at a given dynamic smem size. Both are host-only calls, legal during stream capture.
+struct KernelInfo {
+  int occupancy = 0;
+  cudaError_t status = cudaSuccess;
+};
+inline KernelInfo kernel_info(const void* kernel, int threads, int smem) {
+  static std::mutex mu;
+  static std::map<std::pair<std::pair<const void*, int>, int>, KernelInfo> cache;
+  const int dev = device_caps().device;
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = std::make_pair(std::make_pair(kernel, dev), smem);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  KernelInfo info;
+  if (smem > 48 * 1024)
+    info.status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (info.status == cudaSuccess)
+    info.status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&info.occupancy, kernel, threads, smem);
+  if (info.status != cudaSuccess) cudaGetLastError();  // do not leave a sticky-looking error behind
+  cache[key] = info;
+  return info;
+}
+
+// Estimated cycles for `tiles` CTA tiles of bm×bn×k_total MACs on `sms` SMs holding `occ` CTAs each.
+// Throughput term: mma.sync issue rate (~2048 dense FLOP/clk/SM on sm_80/sm_90 class parts) scaled by the
+// tile's efficiency (bigger warp tiles reuse each ldmatrix more). Latency term: a CTA cannot finish faster
+// than its K loop issues (~70 clk per 32-wide k-tile when it is alone) plus fill and epilogue (~1500 clk).
+// Only relative values matter; it is there to trade wave quantisation against tile efficiency.
+inline double estimate_cycles(long long tiles, int bm, int bn, long long k_total, int occ, double eff, int sms,
+                              double extra_per_tile = 0) {
+  if (tiles <= 0 || occ <= 0) return 1e30;
+  const long long slots = static_cast<long long>(sms) * occ;
+  const long long waves = (tiles + slots - 1) / slots;
+  const long long per_sm = std::min<long long>(occ, (tiles + sms - 1) / sms);
+  const double flops = 2.0 * bm * bn * static_cast<double>(k_total);
+  const double busy = per_sm * (flops / (2048.0 * eff) + extra_per_tile);
+  const double latency = ((k_total + 31) / 32) * 70.0 + 1500.0 + extra_per_tile;
+  return static_cast<double>(waves) * std::max(busy, latency);
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+}  // namespace blr::kern::launch
