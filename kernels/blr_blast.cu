@@ -205,11 +205,13 @@ BlastTc make_blast(int id, const char* name, double eff) {
 template <typename T>
 const std::vector<BlastTc>& blast_configs() {
   static const std::vector<BlastTc> cfgs = {
+      // Small tiles serve small token counts, where a CTA's serial K loop (all b segments) is latency-bound:
+      // a deeper pipeline keeps more 16-byte copies in flight per SM.
       make_blast<T, 128, 64, 4, 2, 4, 4>(1, "128x64/b<=4", 0.80),  // warp 32x32
       make_blast<T, 64, 64, 2, 4, 4, 4>(2, "64x64/b<=4", 0.60),    // warp 32x16
-      make_blast<T, 32, 32, 2, 2, 4, 4>(3, "32x32/b<=4", 0.40),    // warp 16x16
+      make_blast<T, 32, 32, 2, 2, 8, 4>(3, "32x32/b<=4", 0.40),    // warp 16x16
       make_blast<T, 64, 64, 2, 4, 4, 16>(4, "64x64/b<=16", 0.60),
-      make_blast<T, 32, 32, 2, 2, 4, 16>(5, "32x32/b<=16", 0.40),
+      make_blast<T, 32, 32, 2, 2, 8, 16>(5, "32x32/b<=16", 0.40),
   };
   return cfgs;
 }
@@ -253,7 +255,7 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
         const long long tiles = ((a.M + c.bm - 1) / c.bm) * ((a.r + c.bn - 1) / c.bn);
         const double mix = static_cast<double>(a.b) * a.b * c.bm * c.bn / 128.0;  // FMA-pipe cycles
         const double est = launch::estimate_cycles(tiles, c.bm, c.bn, static_cast<long long>(a.b) * a.ib,
-                                                   info.occupancy, c.eff, caps.sms, mix);
+                                                   info.occupancy, c.eff, caps.sms, c.stages, mix);
         if (est < best) {
           best = est;
           ch.cfg = c;

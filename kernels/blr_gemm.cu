@@ -162,10 +162,11 @@ TcConfig make_tc(int id, const char* name, double eff) {
 template <typename T>
 const std::vector<TcConfig>& tc_configs() {
   static const std::vector<TcConfig> cfgs = {
+      // Smaller tiles (for few tokens) get deeper pipelines: their K loops are latency-bound.
       make_tc<T, 128, 128, 2, 4, 4>(1, "128x128", 0.85),  // warp 64x32
       make_tc<T, 64, 128, 2, 2, 4>(2, "64x128", 0.80),    // warp 32x64
-      make_tc<T, 64, 64, 2, 2, 4>(3, "64x64", 0.68),      // warp 32x32
-      make_tc<T, 32, 64, 2, 2, 4>(4, "32x64", 0.50),      // warp 16x32
+      make_tc<T, 64, 64, 2, 2, 6>(3, "64x64", 0.68),      // warp 32x32
+      make_tc<T, 32, 64, 2, 2, 8>(4, "32x64", 0.50),      // warp 16x32
   };
   return cfgs;
 }
@@ -197,7 +198,7 @@ Choice choose(const BlockGemmArgs& a, const BlrLaunch& l) {
             launch::kernel_info(reinterpret_cast<const void*>(c.kernel), c.warps * 32, c.smem);
         if (info.status != cudaSuccess || info.occupancy <= 0) continue;
         const long long tiles = ((a.M + c.bm - 1) / c.bm) * ((a.N + c.bn - 1) / c.bn) * a.batch;
-        const double est = launch::estimate_cycles(tiles, c.bm, c.bn, a.K, info.occupancy, c.eff, caps.sms);
+        const double est = launch::estimate_cycles(tiles, c.bm, c.bn, a.K, info.occupancy, c.eff, caps.sms, c.stages);
         if (est < best) {
           best = est;
           ch.cfg = c;

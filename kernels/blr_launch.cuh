@@ -33,23 +33,33 @@ cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
-// Per (kernel, device): raise the dynamic shared memory limit once, and remember the occupancy (resident
-// CTAs per SM) at a given dynamic smem size. Both are host-only calls, legal during stream capture.
+// Per (kernel, device): raise the dynamic shared memory limit to the device maximum once (a per-launch
+// value could later lower it under another launch's feet), and remember the occupancy (resident CTAs per
+// SM) at each dynamic smem size used. All host-only calls, legal during stream capture.
 struct KernelInfo {
   int occupancy = 0;
   cudaError_t status = cudaSuccess;
 };
 inline KernelInfo kernel_info(const void* kernel, int threads, int smem) {
   static std::mutex mu;
+  static std::map<std::pair<const void*, int>, cudaError_t> opted_in;
   static std::map<std::pair<std::pair<const void*, int>, int>, KernelInfo> cache;
-  const int dev = device_caps().device;
+  const DeviceCaps& caps = device_caps();
   std::lock_guard<std::mutex> lock(mu);
-  auto key = std::make_pair(std::make_pair(kernel, dev), smem);
+  const auto kd = std::make_pair(kernel, caps.device);
+  auto key = std::make_pair(kd, smem);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   KernelInfo info;
-  if (smem > 48 * 1024)
-    info.status = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  auto opt = opted_in.find(kd);
+  if (opt == opted_in.end()) {
+    const cudaError_t e =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, std::max(caps.smem_optin, 48 * 1024));
+    if (e != cudaSuccess) cudaGetLastError();
+    opt = opted_in.emplace(kd, e).first;
+  }
+  info.status = smem > 48 * 1024 ? opt->second : cudaSuccess;
+  if (smem > caps.smem_optin) info.status = cudaErrorInvalidValue;
   if (info.status == cudaSuccess)
     info.status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&info.occupancy, kernel, threads, smem);
   if (info.status != cudaSuccess) cudaGetLastError();  // do not leave a sticky-looking error behind
@@ -59,18 +69,20 @@ inline KernelInfo kernel_info(const void* kernel, int threads, int smem) {
 
 // Estimated cycles for `tiles` CTA tiles of bm×bn×k_total MACs on `sms` SMs holding `occ` CTAs each.
 // Throughput term: mma.sync issue rate (~2048 dense FLOP/clk/SM on sm_80/sm_90 class parts) scaled by the
-// tile's efficiency (bigger warp tiles reuse each ldmatrix more). Latency term: a CTA cannot finish faster
-// than its K loop issues (~70 clk per 32-wide k-tile when it is alone) plus fill and epilogue (~1500 clk).
-// Only relative values matter; it is there to trade wave quantisation against tile efficiency.
+// tile's efficiency (bigger warp tiles reuse each ldmatrix more). Latency term: a lone CTA's K loop is
+// bounded by memory latency (~600 clk to L2/HBM) over the copies it keeps in flight (stages - 1 k-tiles),
+// plus pipeline fill and epilogue (~1500 clk). Only relative values matter: the model trades wave
+// quantisation and latency against tile efficiency.
 inline double estimate_cycles(long long tiles, int bm, int bn, long long k_total, int occ, double eff, int sms,
-                              double extra_per_tile = 0) {
+                              int stages, double extra_per_tile = 0) {
   if (tiles <= 0 || occ <= 0) return 1e30;
   const long long slots = static_cast<long long>(sms) * occ;
   const long long waves = (tiles + slots - 1) / slots;
   const long long per_sm = std::min<long long>(occ, (tiles + sms - 1) / sms);
   const double flops = 2.0 * bm * bn * static_cast<double>(k_total);
   const double busy = per_sm * (flops / (2048.0 * eff) + extra_per_tile);
-  const double latency = ((k_total + 31) / 32) * 70.0 + 1500.0 + extra_per_tile;
+  const double per_ktile = std::max(40.0, 600.0 / std::max(1, stages - 1));
+  const double latency = static_cast<double>((k_total + 31) / 32) * per_ktile + 1500.0 + extra_per_tile;
   return static_cast<double>(waves) * std::max(busy, latency);
 }
 
