@@ -269,7 +269,8 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
     ch.m_tiles = static_cast<unsigned>((a.M + ch.cfg.bm - 1) / ch.cfg.bm);
     ch.n_tiles = static_cast<unsigned>((a.r + ch.cfg.bn - 1) / ch.cfg.bn);
   } else {
-    ch.simt_tile = a.b * 32 * 32 * 4 <= std::min(caps.smem_optin, 160 * 1024) ? 32 : 16;
+    // 32x32 while the fp32 stash (plus ~4 KiB of static tiles) fits comfortably, else 16x16.
+    ch.simt_tile = a.b * 32 * 32 * 4 <= std::min(caps.smem_optin - 8 * 1024, 160 * 1024) ? 32 : 16;
     ch.smem = a.b * ch.simt_tile * ch.simt_tile * 4;
     ch.m_tiles = static_cast<unsigned>((a.M + ch.simt_tile - 1) / ch.simt_tile);
     ch.n_tiles = static_cast<unsigned>((a.r + ch.simt_tile - 1) / ch.simt_tile);

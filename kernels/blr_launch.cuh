@@ -42,7 +42,11 @@ struct KernelInfo {
 };
 inline KernelInfo kernel_info(const void* kernel, int threads, int smem) {
   static std::mutex mu;
-  static std::map<std::pair<const void*, int>, cudaError_t> opted_in;
+  struct OptIn {
+    cudaError_t status;
+    int max_dynamic;
+  };
+  static std::map<std::pair<const void*, int>, OptIn> opted_in;
   static std::map<std::pair<std::pair<const void*, int>, int>, KernelInfo> cache;
   const DeviceCaps& caps = device_caps();
   std::lock_guard<std::mutex> lock(mu);
@@ -53,13 +57,16 @@ inline KernelInfo kernel_info(const void* kernel, int threads, int smem) {
   KernelInfo info;
   auto opt = opted_in.find(kd);
   if (opt == opted_in.end()) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, std::max(caps.smem_optin, 48 * 1024));
+    // Static and dynamic shared memory together may not exceed the opt-in maximum.
+    cudaFuncAttributes fa{};
+    cudaError_t e = cudaFuncGetAttributes(&fa, kernel);
+    const int max_dynamic = std::max(0, caps.smem_optin - static_cast<int>(fa.sharedSizeBytes));
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_dynamic);
     if (e != cudaSuccess) cudaGetLastError();
-    opt = opted_in.emplace(kd, e).first;
+    opt = opted_in.emplace(kd, OptIn{e, max_dynamic}).first;
   }
-  info.status = smem > 48 * 1024 ? opt->second : cudaSuccess;
-  if (smem > caps.smem_optin) info.status = cudaErrorInvalidValue;
+  info.status = opt->second.status;
+  if (info.status == cudaSuccess && smem > opt->second.max_dynamic) info.status = cudaErrorInvalidValue;
   if (info.status == cudaSuccess)
     info.status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&info.occupancy, kernel, threads, smem);
   if (info.status != cudaSuccess) cudaGetLastError();  // do not leave a sticky-looking error behind

@@ -187,6 +187,7 @@ class LinearParity {
     const int64_t yw = c.out + c.y_pad;
     Tensor sentinel = Tensor::zeros({c.n + 1, yw});
     for (int64_t i = 0; i < sentinel.numel(); ++i) sentinel.data_as<float>()[i] = kSentinel;
+    const Tensor sentinel_dt = sentinel.to_dtype(c.dt);
     Tensor y_buf = Tensor::empty({c.n + 1, yw}, c.dt, arena_, MemCategory::Other, "test y");
     Tensor y = y_buf.slice(0, 0, c.n).slice(1, 0, c.out);
 
@@ -195,7 +196,7 @@ class LinearParity {
       o.stage1 = p.s1;
       o.stage2 = p.s2;
       ScopedBlrKernelOptions scoped(o);
-      y_buf.copy_from(sentinel.to_dtype(c.dt));
+      y_buf.copy_from(sentinel_dt);
       forward(ops_, layer, x, c.act, y);
       ops_.synchronize();
       const std::string plan = last_linear_plan();
