@@ -236,7 +236,9 @@ bool args_sane(const BlastStage1Args& a) {
 bool tc_shape_ok(const BlastStage1Args& a) {
   if (a.dt != DT::BF16 && a.dt != DT::F16) return false;
   if (device_caps().cc < 80 || a.b > 16) return false;
-  return a.ib % 8 == 0 && (a.M <= 1 || a.ldx % 8 == 0) && launch::aligned16(a.x) && launch::aligned16(a.V);
+  // ib > 0: with no K at all no segment would end, and the stash the mix reads would never be written.
+  return a.ib > 0 && a.ib % 8 == 0 && (a.M <= 1 || a.ldx % 8 == 0) && launch::aligned16(a.x) &&
+         launch::aligned16(a.V);
 }
 
 template <typename T>
