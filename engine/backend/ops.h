@@ -62,8 +62,11 @@ struct Conv2dParams {
 };
 
 // Image preprocessing for classification (timm's eval transform): resize so the shorter side is
-// `resize_short` (bicubic, a = -0.5 like OpenCV INTER_CUBIC), centre-crop `crop`×`crop`, scale to [0,1],
-// normalise per channel, optionally swap BGR -> RGB.
+// `resize_short` and the longer int(resize_short · long / short) (torchvision Resize(int)), bicubic as
+// OpenCV INTER_CUBIC computes it (A = -0.75, pixel centres aligned, border replicated, saturated to
+// [0, 255]); centre-crop `crop`×`crop` at int(round((size − crop) / 2)) (torchvision CenterCrop); scale to
+// [0, 1]; optionally swap BGR -> RGB; normalise (v − mean) / std per output channel. The shared pixel
+// arithmetic is in kernels/image_math.h.
 struct PreprocessParams {
   int resize_short = 248;
   int crop = 224;
@@ -76,14 +79,23 @@ enum class SamplerKind : uint8_t { DDPM, DDIM };
 
 // One denoising step, applied in place to the latent. Everything that changes from step to step is read
 // from device-resident tables indexed by a device-resident step counter, so one captured graph serves
-// every step (see engine/diffusion/schedule.h for the table columns).
+// every step (see engine/diffusion/schedule.h for the table columns and the math).
+// Per element of image b: eps = model_out[b] (guided on channels [0, guided_channels) when Bm == 2B:
+// eps_u + guidance·(eps_c − eps_u), the unconditional half in rows [B, 2B)); the other channels and the
+// learned variance come from the conditional half. DDPM adds noise·exp(½·log σ²) unless the step's noise
+// mask is 0; DDIM (η = 0) adds none. Noise is Philox (kernels/philox.h) keyed by (seeds[b], step, element
+// index within the image in NHWC order), identical on every backend, unless `noise` injects it.
 struct SamplerStepArgs {
   SamplerKind kind = SamplerKind::DDPM;
   const Tensor* model_out = nullptr;  // [Bm, H, W, Cm] NHWC; Bm = B, or 2B with guidance (conditional first)
-  Tensor* x = nullptr;                // [B, H, W, C] latent, updated in place
+  Tensor* x = nullptr;                // f32 [B, H, W, C] latent, updated in place
+  Tensor* model_in = nullptr;         // optional [B or 2B, H, W, C], any float dtype: receives the updated
+                                      // latent for the next forward (both halves when it has 2B rows)
   const Tensor* tables = nullptr;     // f32 [K, kScheduleColumns], row s = sampling step s
   Tensor* step = nullptr;             // i32 [1]: current step; the op increments it after reading
   const Tensor* seeds = nullptr;      // i64 [B]: per-image noise seed, so noise is independent of batch position
+  const Tensor* noise = nullptr;      // test hook, optional f32 [K, B, H, W, C]: noise[step] replaces Philox
+  Tensor* pred_x0 = nullptr;          // optional f32 [B, H, W, C]: receives the predicted clean latent (previews)
   float guidance = 1.0f;              // classifier-free guidance scale (used when Bm == 2B)
   int guided_channels = 3;            // guidance applies to channels [0, guided_channels)
   bool learned_sigma = true;          // Cm == 2C: last C channels interpolate the log-variance
@@ -135,16 +147,19 @@ class Ops {
   virtual void upsample_nearest2x(const Tensor& x, Tensor& y) = 0;
 
   // ---- embeddings and layout ----
-  // y[b] = table[ids[b]]; ids i32 [B] on this backend's device.
+  // y[b] = table[ids[b]]; ids i32 [B] on this backend's device. The CPU backend throws InputError naming
+  // an id outside the table and the table's size.
   virtual void embedding(const Tensor& table, const Tensor& ids, Tensor& y) = 0;
-  // Sinusoidal timestep embedding [cos(t·f_i), sin(t·f_i)], f_i = exp(-ln(max_period)·i/(dim/2)); t f32 [B].
+  // Sinusoidal timestep embedding [cos(t·f_i), sin(t·f_i)], f_i = exp(-ln(max_period)·i/(dim/2)), i < dim/2
+  // (DiT's order, fp32 math); an odd dim gets a zero last column. t f32 [B], y [B, dim].
   virtual void timestep_embedding(const Tensor& t, float max_period, Tensor& y) = 0;
   // img [B, H, W, C] -> tokens [B, (H/p)·(W/p), p·p·C], token order row-major, features (p_row, p_col, c).
   virtual void patchify(const Tensor& img, int patch, Tensor& tokens) = 0;
   virtual void unpatchify(const Tensor& tokens, int patch, Tensor& img) = 0;
 
   // ---- classification, images, sampling ----
-  // Top-k of softmax(logits) per row: probs f32 [B, k], indices i32 [B, k], descending.
+  // Top-k of softmax(logits) per row: probs f32 [B, k], indices i32 [B, k], descending by logit, equal
+  // logits in increasing index order.
   virtual void softmax_topk(const Tensor& logits, Tensor& probs, Tensor& indices) = 0;
   // frame u8 [H, W, 3] (BGR unless params say otherwise) -> dst [crop, crop, 3] normalised (f32/bf16/f16).
   virtual void preprocess_image(const Tensor& frame, const PreprocessParams& p, Tensor& dst) = 0;

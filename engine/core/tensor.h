@@ -12,6 +12,7 @@
 
 #include "engine/core/arena.h"
 #include "engine/core/dtype.h"
+#include "engine/core/error.h"
 
 namespace blr {
 

@@ -40,6 +40,7 @@ struct LayerRule {
   std::string pattern;
   LinearSpec spec;
   std::string text;  // as given, for messages
+  bool iterations_given = false;  // the rule said iters=T (so a command-line default does not override it)
 };
 LayerRule parse_layer_rule(const std::string& text);  // throws InputError naming the rule and the problem
 bool glob_match(const std::string& pattern, const std::string& name);
