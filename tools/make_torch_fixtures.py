@@ -426,6 +426,8 @@ def make_bad(fx):
         fx.manifest.pop()
     fx.bad("legacy.pt", ["legacy PyTorch checkpoint", "torch.save(torch.load("])
     fx.bad("bare_pickle.pt", ["bare Python pickle"], data=pickle.dumps({"a": 1}, protocol=2))
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), fx.path("whole_model.pt"))  # torch.save(model)
+    fx.bad("whole_model.pt", ["'torch.nn.modules.container.Sequential' is not allowed", "model.state_dict()"])
     torch.save([1, 2, "three"], fx.path("no_tensors.pt"))
     fx.bad("no_tensors.pt", ["no tensors found"])
     fx.bad("nested.pt", ["no entry 'missing'", "'ema' (dict)"], key="missing")

@@ -5,6 +5,7 @@
 // strides and storage offset (and swaps bytes for archives saved on big-endian machines).
 #include "engine/io/torch_checkpoint.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <mutex>

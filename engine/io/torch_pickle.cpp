@@ -282,6 +282,8 @@ class Unpickler {
         const char* hint = "";
         if (module == "torch" && name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0)
           hint = " (a storage type this reader has no dtype for)";
+        else if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z')
+          hint = " (a class: if the file is a whole pickled model, save model.state_dict() with torch.save instead)";
         fail(cat(op, " ", quoted(full), " is not allowed", hint, ": this reader only builds tensors and containers (",
                  kAllowedGlobals, ")"));
       }

@@ -366,6 +366,9 @@ TEST(TorchPickle, RefusesDisallowedGlobalsWhereverTheyAppear) {
     EXPECT_TRUE(has(m, "offset 3")) << m;
     EXPECT_TRUE(has(m, "not allowed")) << m;
   }
+  const std::string model = refusal(kProto + "c__main__\nDiT\n)\x81.");
+  EXPECT_TRUE(has(model, "GLOBAL '__main__.DiT' is not allowed")) << model;
+  EXPECT_TRUE(has(model, "model.state_dict()")) << model;
   // PROTO (0-1), SHORT_BINUNICODE 'builtins' (2-11), SHORT_BINUNICODE 'exec' (12-17), STACK_GLOBAL at 18.
   const std::string m = refusal(kProto + "\x8c\x08" "builtins" "\x8c\x04" "exec" "\x93.");
   EXPECT_TRUE(has(m, "STACK_GLOBAL 'builtins.exec'")) << m;
