@@ -455,6 +455,29 @@ TEST(TorchPickle, LimitsBoundHostileInputs) {
   }
 }
 
+TEST(TorchPickle, NamesAndScalarsAreBounded) {
+  // Nested dicts under 1000-byte keys: the flattened name would pass 4096 bytes.
+  const std::string key(1000, 'k');
+  std::string p = kProto;
+  for (int i = 0; i < 6; ++i) p += "}" + str(key);
+  p += tensor_call(storage_pid("FloatStorage", "0", 7));
+  for (int i = 0; i < 6; ++i) p += "s";
+  p += ".";
+  try {
+    select_state_dict(unpickle(p), "", "t");
+    FAIL() << "a 6000-byte tensor name was accepted";
+  } catch (const InputError& e) {
+    EXPECT_TRUE(has(e.what(), "longer than 4096 bytes")) << e.what();
+  }
+  // A long scalar is cut at a character boundary (here inside a 2-byte 'é') and marked.
+  const std::string text = std::string(255, 'a') + "\xc3\xa9" + std::string(100, 'b');
+  const std::string q = kProto + "}(" + str("w") + tensor_call(storage_pid("FloatStorage", "0", 7)) + str("note") +
+                        str(text) + "u.";
+  const TorchStateDict sd = select_state_dict(unpickle(q), "", "t");
+  ASSERT_EQ(sd.scalars.count("note"), 1u);
+  EXPECT_EQ(sd.scalars.at("note"), std::string(255, 'a') + "...");
+}
+
 TEST(TorchPickle, GeometryChecks) {
   TorchStorageRef s;
   s.key = "0";
