@@ -40,8 +40,6 @@ struct BlastParams {
   int vec_store;  // z rows allow 8-byte stores of 4 elements (r % 4 == 0)
 };
 
-constexpr int kMixRows = 2;  // rows per lane in the mixing phase (each lane: 2 rows × 4 features)
-
 template <typename T>
 __device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, bool vec) {
   if (vec && valid >= 4) {
@@ -56,34 +54,43 @@ __device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, b
   }
 }
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX>
-__global__ void __launch_bounds__(WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
+// G warp groups of WM×WN warps each; group g runs input blocks g, g+G, ... through its own pipeline, so a
+// CTA's serial K loop is ceil(b/G)·(i/b) long instead of i (what bounds latency at 197–512 tokens).
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G>
+__global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
   using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 8 rows x 32 features per warp item");
+  // Mixing: a lane owns kMixRows rows × 4 features. Two rows amortise each S read over more FMAs; with
+  // several warp groups there are enough warps to give each one row (more items, fewer registers).
+  constexpr int kMixRows = G > 1 ? 1 : 2;
+  static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 4·kMixRows rows x 32 features per item");
+  static_assert(G >= 1 && G <= 8, "named barriers 1..G");
   constexpr int kSld = BN + 4;  // stash row stride (floats)
+  constexpr int kThreads = G * Core::kThreads;
   extern __shared__ __align__(128) char smem[];
   tile::pdl_launch_dependents();
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tid = threadIdx.x, lane = tid & 31;
+  const int group = tid / Core::kThreads, gtid = tid - group * Core::kThreads, gwarp = gtid >> 5;
   const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
   const int m0 = tile_m * BM, n0 = tile_n * BN;
   const int b = p.b, r = p.r;
-  float* stash = reinterpret_cast<float*>(smem + Core::kPipeBytes);  // [b][BM][kSld]
-  float* ss = stash + b * BM * kSld;                                 // [b·b][BN]: s_kj for this slice
+  float* stash = reinterpret_cast<float*>(smem + G * Core::kPipeBytes);  // [b][BM][kSld]
+  float* ss = stash + b * BM * kSld;                                     // [b·b][BN]: s_kj for this slice
 
   // S slice (a weight: safe to read before the dependency wait inside run()).
   const T* S = static_cast<const T*>(p.S);
-  for (int idx = tid; idx < b * b * BN; idx += Core::kThreads) {
+  for (int idx = tid; idx < b * b * BN; idx += kThreads) {
     const int kj = idx / BN, c = idx - kj * BN;
     ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
   }
 
   const tile::Operand A{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
   const tile::Operand B{static_cast<const char*>(p.V) + 2LL * n0 * p.ib, 2LL * p.ib, 2LL * r * p.ib, r - n0};
-  const int wm0 = (warp / WN) * Core::kWarpM, wn0 = (warp % WN) * Core::kWarpN;
+  const int wm0 = (gwarp / WN) * Core::kWarpM, wn0 = (gwarp % WN) * Core::kWarpN;
   typename Core::Acc acc;
   Core::zero(acc);
-  Core::run(smem, A, B, p.ib, b, acc, [&](int seg, typename Core::Acc& a) {
+  const typename Core::Group grp{gtid, G > 1 ? 1 + group : 0, group, G};
+  Core::run(smem + group * Core::kPipeBytes, A, B, p.ib, b, grp, acc, [&](int seg, typename Core::Acc& a) {
     float* ys = stash + seg * BM * kSld;
 #pragma unroll
     for (int mi = 0; mi < Core::MI; ++mi)
@@ -94,12 +101,12 @@ __global__ void __launch_bounds__(WM* WN * 32) blast_stage1_tc_kernel(BlastParam
         *reinterpret_cast<float2*>(ys + (row + 8) * kSld + col) = make_float2(a[mi][ni][2], a[mi][ni][3]);
       }
   });
-  // run() ended with a barrier: every y_j tile and the S slice are visible to all warps.
+  __syncthreads();  // every group's y_j tiles and the S slice are visible to all warps
 
   constexpr int kColGroups = BN / 32;
   constexpr int kItems = (BM / (4 * kMixRows)) * kColGroups;
-  constexpr int kWarps = WM * WN;
-  const int rg = lane >> 3, cq = lane & 7;
+  constexpr int kWarps = kThreads / 32;
+  const int warp = tid >> 5, rg = lane >> 3, cq = lane & 7;
   T* z = static_cast<T*>(p.z);
   const long long ldz = static_cast<long long>(b) * r;
   const bool vec = p.vec_store != 0;
@@ -189,29 +196,32 @@ __global__ void __launch_bounds__(simt::kThreads) blast_stage1_simt_kernel(Blast
 struct BlastTc {
   int id;
   const char* name;
-  int bm, bn, warps, stages, bmax, pipe_bytes;
+  int bm, bn, warps, stages, bmax, groups, pipe_bytes;  // warps = all warps of the CTA; pipe_bytes per group
   double eff;
   void (*kernel)(BlastParams);
-  int smem(int b) const { return pipe_bytes + b * bm * (bn + 4) * 4 + b * b * bn * 4; }
+  int smem(int b) const { return groups * pipe_bytes + b * bm * (bn + 4) * 4 + b * b * bn * 4; }
 };
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G>
 BlastTc make_blast(int id, const char* name, double eff) {
   using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  return {id, name, BM, BN, WM * WN, STAGES, BMAX, Core::kPipeBytes, eff,
-          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX>};
+  return {id, name, BM, BN, G * WM * WN, STAGES, BMAX, G, Core::kPipeBytes, eff,
+          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G>};
 }
 
 template <typename T>
 const std::vector<BlastTc>& blast_configs() {
   static const std::vector<BlastTc> cfgs = {
-      // Small tiles serve small token counts, where a CTA's serial K loop (all b segments) is latency-bound:
-      // a deeper pipeline keeps more 16-byte copies in flight per SM.
-      make_blast<T, 128, 64, 4, 2, 4, 4>(1, "128x64/b<=4", 0.80),  // warp 32x32
-      make_blast<T, 64, 64, 2, 4, 4, 4>(2, "64x64/b<=4", 0.60),    // warp 32x16
-      make_blast<T, 32, 32, 2, 2, 8, 4>(3, "32x32/b<=4", 0.40),    // warp 16x16
-      make_blast<T, 64, 64, 2, 4, 4, 16>(4, "64x64/b<=16", 0.60),
-      make_blast<T, 32, 32, 2, 2, 8, 16>(5, "32x32/b<=16", 0.40),
+      // Big tiles for many tokens (throughput); small tiles for few tokens, where a CTA's serial K loop is
+      // latency-bound: deeper pipelines, and warp groups that take the input blocks in parallel.
+      make_blast<T, 128, 64, 4, 2, 4, 4, 1>(1, "128x64/b<=4", 0.80),  // warp 32x32
+      make_blast<T, 64, 64, 2, 4, 4, 4, 1>(2, "64x64/b<=4", 0.60),    // warp 32x16
+      make_blast<T, 32, 32, 2, 2, 8, 4, 1>(3, "32x32/b<=4", 0.40),    // warp 16x16
+      make_blast<T, 64, 64, 2, 4, 4, 16, 1>(4, "64x64/b<=16", 0.60),
+      make_blast<T, 32, 32, 2, 2, 8, 16, 1>(5, "32x32/b<=16", 0.40),
+      make_blast<T, 32, 32, 2, 2, 6, 4, 2>(6, "32x32/b<=4/2 groups", 0.40),
+      make_blast<T, 32, 32, 2, 2, 6, 4, 3>(7, "32x32/b<=4/3 groups", 0.40),
+      make_blast<T, 32, 32, 2, 2, 6, 16, 3>(8, "32x32/b<=16/3 groups", 0.40),
   };
   return cfgs;
 }
@@ -256,8 +266,9 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
         if (info.status != cudaSuccess || info.occupancy <= 0) continue;
         const long long tiles = ((a.M + c.bm - 1) / c.bm) * ((a.r + c.bn - 1) / c.bn);
         const double mix = static_cast<double>(a.b) * a.b * c.bm * c.bn / 128.0;  // FMA-pipe cycles
+        const long long serial = static_cast<long long>((a.b + c.groups - 1) / c.groups) * a.ib;
         const double est = launch::estimate_cycles(tiles, c.bm, c.bn, static_cast<long long>(a.b) * a.ib,
-                                                   info.occupancy, c.eff, caps.sms, c.stages, mix);
+                                                   info.occupancy, c.eff, caps.sms, c.stages, mix, serial);
         if (est < best) {
           best = est;
           ch.cfg = c;
