@@ -54,9 +54,35 @@ __device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, b
   }
 }
 
+// The y_j stash: fp32 (exact) or the 16-bit storage type (half the shared memory, which is what lets
+// b=9 use 128×64 tiles; y_j is then rounded once before mixing, as PyTorch's bf16 BLAST does).
+__device__ __forceinline__ void stash_store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
+template <typename T>
+__device__ __forceinline__ void stash_store2(T* p, float a, float b) {
+  *reinterpret_cast<uint32_t*>(p) = tile::pack2<T>(a, b);
+}
+__device__ __forceinline__ float4 stash_load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ float4 stash_load4(const __nv_bfloat16* p) {
+  const uint2 w = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.x));
+  const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+__device__ __forceinline__ float4 stash_load4(const __half* p) {
+  const uint2 w = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&w.x));
+  const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&w.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+// Stash row stride in elements: padded so a warp's fragment stores and the mixing reads spread over banks.
+template <typename ST, int BN>
+constexpr int stash_ld() {
+  return BN + (sizeof(ST) == 4 ? 4 : 8);
+}
+
 // G warp groups of WM×WN warps each; group g runs input blocks g, g+G, ... through its own pipeline, so a
 // CTA's serial K loop is ceil(b/G)·(i/b) long instead of i (what bounds latency at 197–512 tokens).
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST>
 __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
   using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
   // Mixing: a lane owns kMixRows rows × 4 features. Two rows amortise each S read over more FMAs; with
@@ -64,7 +90,7 @@ __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastPa
   constexpr int kMixRows = G > 1 ? 1 : 2;
   static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 4·kMixRows rows x 32 features per item");
   static_assert(G >= 1 && G <= 8, "named barriers 1..G");
-  constexpr int kSld = BN + 4;  // stash row stride (floats)
+  constexpr int kSld = stash_ld<ST, BN>();
   constexpr int kThreads = G * Core::kThreads;
   extern __shared__ __align__(128) char smem[];
   tile::pdl_launch_dependents();
@@ -74,8 +100,8 @@ __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastPa
   const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
   const int m0 = tile_m * BM, n0 = tile_n * BN;
   const int b = p.b, r = p.r;
-  float* stash = reinterpret_cast<float*>(smem + G * Core::kPipeBytes);  // [b][BM][kSld]
-  float* ss = stash + b * BM * kSld;                                     // [b·b][BN]: s_kj for this slice
+  ST* stash = reinterpret_cast<ST*>(smem + G * Core::kPipeBytes);                 // [b][BM][kSld]
+  float* ss = reinterpret_cast<float*>(stash + b * BM * kSld);                     // [b·b][BN]: s_kj here
 
   // S slice (a weight: safe to read before the dependency wait inside run()).
   const T* S = static_cast<const T*>(p.S);
@@ -91,14 +117,14 @@ __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastPa
   Core::zero(acc);
   const typename Core::Group grp{gtid, G > 1 ? 1 + group : 0, group, G};
   Core::run(smem + group * Core::kPipeBytes, A, B, p.ib, b, grp, acc, [&](int seg, typename Core::Acc& a) {
-    float* ys = stash + seg * BM * kSld;
+    ST* ys = stash + seg * BM * kSld;
 #pragma unroll
     for (int mi = 0; mi < Core::MI; ++mi)
 #pragma unroll
       for (int ni = 0; ni < Core::NI; ++ni) {
         const int row = wm0 + mi * 16 + (lane >> 2), col = wn0 + ni * 8 + (lane & 3) * 2;
-        *reinterpret_cast<float2*>(ys + row * kSld + col) = make_float2(a[mi][ni][0], a[mi][ni][1]);
-        *reinterpret_cast<float2*>(ys + (row + 8) * kSld + col) = make_float2(a[mi][ni][2], a[mi][ni][3]);
+        stash_store2(ys + row * kSld + col, a[mi][ni][0], a[mi][ni][1]);
+        stash_store2(ys + (row + 8) * kSld + col, a[mi][ni][2], a[mi][ni][3]);
       }
   });
   __syncthreads();  // every group's y_j tiles and the S slice are visible to all warps
@@ -120,7 +146,7 @@ __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastPa
       if (j < b) {
 #pragma unroll
         for (int rr = 0; rr < kMixRows; ++rr) {
-          const float4 v = *reinterpret_cast<const float4*>(stash + (j * BM + row0 + 4 * rr) * kSld + col);
+          const float4 v = stash_load4(stash + (j * BM + row0 + 4 * rr) * kSld + col);
           y[j][rr][0] = v.x;
           y[j][rr][1] = v.y;
           y[j][rr][2] = v.z;
@@ -197,23 +223,36 @@ struct BlastTc {
   int id;
   const char* name;
   int bm, bn, warps, stages, bmax, groups, pipe_bytes;  // warps = all warps of the CTA; pipe_bytes per group
+  int stash_elem, stash_ld;                             // y stash element size (4 or 2) and row stride
   double eff;
   void (*kernel)(BlastParams);
-  int smem(int b) const { return groups * pipe_bytes + b * bm * (bn + 4) * 4 + b * b * bn * 4; }
+  int smem(int b) const { return groups * pipe_bytes + b * bm * stash_ld * stash_elem + b * b * bn * 4; }
 };
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST = float>
 BlastTc make_blast(int id, const char* name, double eff) {
   using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  return {id, name, BM, BN, G * WM * WN, STAGES, BMAX, G, Core::kPipeBytes, eff,
-          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G>};
+  return {id,
+          name,
+          BM,
+          BN,
+          G * WM * WN,
+          STAGES,
+          BMAX,
+          G,
+          Core::kPipeBytes,
+          static_cast<int>(sizeof(ST)),
+          stash_ld<ST, BN>(),
+          eff,
+          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G, ST>};
 }
 
 template <typename T>
 const std::vector<BlastTc>& blast_configs() {
   static const std::vector<BlastTc> cfgs = {
-      // Big tiles for many tokens (throughput); small tiles for few tokens, where a CTA's serial K loop is
-      // latency-bound: deeper pipelines, and warp groups that take the input blocks in parallel.
+      // Big tiles for many tokens (throughput; stage 1 is then bound by L2->SM traffic, which falls with
+      // the tile size); small tiles for few tokens, where a CTA's serial K loop is latency-bound: deeper
+      // pipelines, and warp groups that take the input blocks in parallel.
       make_blast<T, 128, 64, 4, 2, 4, 4, 1>(1, "128x64/b<=4", 0.80),  // warp 32x32
       make_blast<T, 64, 64, 2, 4, 4, 4, 1>(2, "64x64/b<=4", 0.60),    // warp 32x16
       make_blast<T, 32, 32, 2, 2, 8, 4, 1>(3, "32x32/b<=4", 0.40),    // warp 16x16
@@ -222,6 +261,7 @@ const std::vector<BlastTc>& blast_configs() {
       make_blast<T, 32, 32, 2, 2, 6, 4, 2>(6, "32x32/b<=4/2 groups", 0.40),
       make_blast<T, 32, 32, 2, 2, 6, 4, 3>(7, "32x32/b<=4/3 groups", 0.40),
       make_blast<T, 32, 32, 2, 2, 6, 16, 3>(8, "32x32/b<=16/3 groups", 0.40),
+      make_blast<T, 128, 64, 4, 2, 3, 16, 1, T>(9, "128x64/b<=16/16-bit stash", 0.80),  // b=9: 224 KiB
   };
   return cfgs;
 }

@@ -196,9 +196,19 @@ struct TcCore {
     int seg_start, seg_step;
   };
 
+  // Immediate barrier ids (a register id would make ptxas reserve all 16 barriers for the kernel).
   __device__ static void group_sync(int bar) {
-    if (bar == 0) __syncthreads();
-    else asm volatile("bar.sync %0, %1;\n" ::"r"(bar), "n"(kThreads) : "memory");
+    switch (bar) {
+      case 0: __syncthreads(); break;
+      case 1: asm volatile("bar.sync 1, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 2: asm volatile("bar.sync 2, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 3: asm volatile("bar.sync 3, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 4: asm volatile("bar.sync 4, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 5: asm volatile("bar.sync 5, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 6: asm volatile("bar.sync 6, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 7: asm volatile("bar.sync 7, %0;\n" ::"n"(kThreads) : "memory"); break;
+      default: asm volatile("bar.sync 8, %0;\n" ::"n"(kThreads) : "memory"); break;
+    }
   }
 
   // Runs this group's segments (of K each, out of nseg). After the last k-tile of segment s, hook(s, acc)
