@@ -28,6 +28,10 @@
 #include "engine/runtime/generator.h"
 #include "engine/runtime/latent_preview.h"
 #include "engine/runtime/vae_loader.h"
+#if __has_include("engine/models/vae/vae_random.h")
+#include "engine/models/vae/vae_random.h"
+#define BLR_BENCH_HAVE_VAE_RANDOM 1
+#endif
 
 namespace blr::cli {
 
@@ -40,8 +44,9 @@ double median_of(std::vector<double> v, size_t skip) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-// Random SD-VAE decoder weights with the diffusers key names of REFERENCE.md §4 (to_q/to_k/to_v style).
-Checkpoint random_vae_checkpoint(uint64_t seed) {
+// Random SD-VAE decoder weights with the diffusers key names of REFERENCE.md §4 (to_q/to_k/to_v style);
+// engine/models/vae/vae_random.h replaces this where the VAE module provides it.
+[[maybe_unused]] Checkpoint random_vae_checkpoint(uint64_t seed) {
   std::map<std::string, Tensor> t;
   uint64_t n = seed;
   auto rnd = [&](const Shape& s, double fan_in) {
@@ -146,7 +151,11 @@ int run_bench_dit(const std::vector<std::string>& argv) {
       vae = load_vae_decoder(Checkpoint::open(args.get("vae")), dtype, arena);
       vae_kind = args.get("vae");
     } else if (vae_decoder_available()) {
+#if defined(BLR_BENCH_HAVE_VAE_RANDOM)
+      vae = load_vae_decoder(blr::random_vae_checkpoint(sd_vae_config(), 3), dtype, arena);
+#else
       vae = load_vae_decoder(random_vae_checkpoint(3), dtype, arena);
+#endif
     } else {
       vae = std::make_unique<PreviewDecoder>(arena, dtype);
       vae_kind = "latent preview (no VAE module)";
