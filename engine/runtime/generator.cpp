@@ -111,6 +111,8 @@ void Generator::prepare(const GenerateRequest& r) {
     p->injected_noise = inject;
     p->previews = previews;
     p->graphs.set_enabled(options_.use_graphs && ops_.device() == Device::CUDA);
+    // Others sharing these CudaOps (the VAE, a second generator) may regrow its scratch: re-capture then.
+    if (auto* cu = dynamic_cast<CudaOps*>(&ops_)) p->graphs.set_epoch_source([cu] { return cu->scratch_epoch(); });
     const int64_t S = c.input_size, C = c.in_channels;
     const DType dt = dit_.dtype();
     auto mk = [&](const Shape& s, DType d, const char* what) {
