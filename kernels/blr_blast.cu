@@ -33,9 +33,9 @@ namespace {
 
 using detail::BlastParams;
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST, typename SST>
 __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
-  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, BMAX, G, ST>;
+  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
   extern __shared__ __align__(128) char smem[];
   if (p.wait_first) tile::pdl_wait();  // first kernel of a layer under PDL: nothing may be read before this
   tile::pdl_launch_dependents();
@@ -89,27 +89,32 @@ struct BlastTc {
   const char* name;
   int bm, bn, warps, stages, bmax, groups, pipe_bytes;  // warps = all warps of the CTA; pipe_bytes per group
   int stash_elem, stash_ld;                             // y stash element size (4 or 2) and row stride
+  int s_elem;                                           // S slice element size (4 or 2)
   double eff;
   void (*kernel)(BlastParams);
-  int smem(int b) const { return groups * pipe_bytes + b * bm * stash_ld * stash_elem + b * b * bn * 4; }
+  int smem(int b) const { return groups * pipe_bytes + b * bm * stash_ld * stash_elem + b * b * bn * s_elem; }
 };
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST = float>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST = float,
+          typename SST = float>
 BlastTc make_blast(int id, const char* name, double eff) {
-  using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  return {id,
-          name,
-          BM,
-          BN,
-          G * WM * WN,
-          STAGES,
-          BMAX,
-          G,
-          Core::kPipeBytes,
-          static_cast<int>(sizeof(ST)),
-          detail::stash_ld<ST, BN>(),
-          eff,
-          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G, ST>};
+  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
+  BlastTc c{};
+  c.id = id;
+  c.name = name;
+  c.bm = BM;
+  c.bn = BN;
+  c.warps = G * WM * WN;
+  c.stages = STAGES;
+  c.bmax = BMAX;
+  c.groups = G;
+  c.pipe_bytes = Tile::Core::kPipeBytes;
+  c.stash_elem = static_cast<int>(sizeof(ST));
+  c.stash_ld = Tile::kSld;
+  c.s_elem = static_cast<int>(sizeof(SST));
+  c.eff = eff;
+  c.kernel = &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
+  return c;
 }
 
 template <typename T>
@@ -127,6 +132,9 @@ const std::vector<BlastTc>& blast_configs() {
       make_blast<T, 32, 32, 2, 2, 6, 4, 3>(7, "32x32/b<=4/3 groups", 0.40),
       make_blast<T, 32, 32, 2, 2, 6, 16, 3>(8, "32x32/b<=16/3 groups", 0.40),
       make_blast<T, 128, 64, 4, 2, 3, 16, 1, T>(9, "128x64/b<=16/16-bit stash", 0.80),  // b=9: 224 KiB
+      // As 9 with S kept in the storage type: the 10 KiB saved buy a 4th pipeline stage at b = 9 (one CTA
+      // per SM either way, so its K loop is latency-bound: 3 tiles in flight instead of 2).
+      make_blast<T, 128, 64, 4, 2, 4, 16, 1, T, T>(10, "128x64/b<=16/16-bit stash+S s4", 0.80),  // b=9: 220 KiB
   };
   return cfgs;
 }
@@ -274,10 +282,12 @@ std::string blast_stage1_plan(const BlastStage1Args& a, const BlrLaunch& l) {
   return out;
 }
 
+int blast_stage1_tile_count() { return static_cast<int>(blast_configs<__nv_bfloat16>().size()); }
+
 std::string blast_stage1_tile_names() {
   std::string s;
-  for (const BlastTc& c : blast_configs<__nv_bfloat16>()) s += std::to_string(c.id) + "=" + c.name + " ";
-  if (!s.empty()) s.pop_back();
+  for (const BlastTc& c : blast_configs<__nv_bfloat16>()) s += std::to_string(c.id) + "=" + c.name + "; ";
+  if (!s.empty()) s.resize(s.size() - 2);
   return s;
 }
 

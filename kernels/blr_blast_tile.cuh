@@ -11,6 +11,8 @@
 // [tokens, b, r] row-major, which is exactly what the second stage's batched U GEMM reads.
 #pragma once
 
+#include <type_traits>
+
 #include "kernels/blr_blast.h"
 #include "kernels/blr_tile.cuh"
 #include "kernels/common.cuh"
@@ -76,15 +78,19 @@ constexpr int stash_ld() {
 
 // G warp groups of WM×WN warps each; group g runs input blocks g, g+G, ... through its own pipeline, so a
 // CTA's serial K loop is ceil(b/G)·(i/b) long instead of i (what bounds latency at 197–512 tokens).
-template <typename T, int BM_, int BN_, int WM, int WN, int STAGES, int BMAX, int G, typename ST>
+// ST: element type of the y stash (fp32, or the 16-bit storage type: y rounded once, half the space).
+// SST: element type of the S slice in shared memory (fp32, or the storage type T itself: S is a weight held
+// in T, so keeping it in T loses nothing and halves its space; it is widened when read).
+template <typename T, int BM_, int BN_, int WM, int WN, int STAGES, int BMAX, int G, typename ST, typename SST = float>
 struct BlastTile {
   using Core = tile::TcCore<T, BM_, BN_, WM, WN, STAGES>;
   static constexpr int BM = BM_, BN = BN_;
   static constexpr int kThreads = G * Core::kThreads;
   static constexpr int kSld = stash_ld<ST, BN>();
-  // Dynamic shared memory for b blocks: G pipelines, the y stash, the S slice (fp32).
+  // Dynamic shared memory for b blocks: G pipelines, the y stash, the S slice.
   static constexpr int smem_bytes(int b) {
-    return G * Core::kPipeBytes + b * BM * kSld * static_cast<int>(sizeof(ST)) + b * b * BN * 4;
+    return G * Core::kPipeBytes + b * BM * kSld * static_cast<int>(sizeof(ST)) +
+           b * b * BN * static_cast<int>(sizeof(SST));
   }
 
   // Computes rank slice tile_n of token tile tile_m with the whole CTA (kThreads threads).
@@ -101,13 +107,16 @@ struct BlastTile {
     const int m0 = tile_m * BM, n0 = tile_n * BN;
     const int b = p.b, r = p.r;
     ST* stash = reinterpret_cast<ST*>(smem + G * Core::kPipeBytes);                 // [b][BM][kSld]
-    float* ss = reinterpret_cast<float*>(stash + b * BM * kSld);                     // [b·b][BN]: s_kj here
+    SST* ss = reinterpret_cast<SST*>(stash + b * BM * kSld);                         // [b·b][BN]: s_kj here
 
     // S slice (a weight: safe to read before the dependency wait inside run()).
     const T* S = static_cast<const T*>(p.S);
     for (int idx = tid; idx < b * b * BN; idx += kThreads) {
       const int kj = idx / BN, c = idx - kj * BN;
-      ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
+      if constexpr (std::is_same<SST, float>::value)
+        ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
+      else
+        ss[idx] = n0 + c < r ? S[kj * r + n0 + c] : from_f32<T>(0.0f);
     }
 
     const tile::Operand A{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
@@ -159,7 +168,7 @@ struct BlastTile {
 #pragma unroll
         for (int j = 0; j < BMAX; ++j) {
           if (j < b) {
-            const float4 s = *reinterpret_cast<const float4*>(ss + (k * b + j) * BN + col);
+            const float4 s = stash_load4(ss + (k * b + j) * BN + col);
 #pragma unroll
             for (int rr = 0; rr < kMixRows; ++rr) {
               o[rr][0] = fmaf(s.x, y[j][rr][0], o[rr][0]);

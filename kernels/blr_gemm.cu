@@ -256,6 +256,8 @@ std::string block_gemm_plan(const BlockGemmArgs& a, const BlrLaunch& l) {
   return out;
 }
 
+int block_gemm_tile_count() { return static_cast<int>(tc_configs<__nv_bfloat16>().size()); }
+
 std::string block_gemm_tile_names() {
   std::string s;
   for (const TcConfig& c : tc_configs<__nv_bfloat16>()) s += std::to_string(c.id) + "=" + c.name + " ";

@@ -65,6 +65,7 @@ cudaError_t block_gemm(const BlockGemmArgs& a, const BlrLaunch& launch, cudaStre
 std::string block_gemm_plan(const BlockGemmArgs& a, const BlrLaunch& launch);
 // Tile ids accepted by BlrLaunch::tile for the tensor-core GEMM, e.g. "1=128x128 2=64x128 ...".
 std::string block_gemm_tile_names();
+int block_gemm_tile_count();  // ids 1..count
 
 // Device facts the launchers use (current device, cached per device).
 struct DeviceCaps {

@@ -359,6 +359,8 @@ std::string one_launch_plan(const OneLaunchArgs& a, const BlrLaunch& l) {
   return out;
 }
 
+int one_launch_tile_count() { return static_cast<int>(one_configs<__nv_bfloat16>().size()); }
+
 std::string one_launch_tile_names() {
   std::string s;
   for (const OneConfig& c : one_configs<__nv_bfloat16>()) s += std::to_string(c.id) + "=" + c.name + "; ";

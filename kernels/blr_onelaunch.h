@@ -49,6 +49,7 @@ cudaError_t one_launch(const OneLaunchArgs& a, const BlrLaunch& launch, cudaStre
 std::string one_launch_plan(const OneLaunchArgs& a, const BlrLaunch& launch);
 // "1=blast 32x32/3 groups | 3x 32x64 ..." (ids for BlrLaunch::tile).
 std::string one_launch_tile_names();
+int one_launch_tile_count();  // ids 1..count
 
 // An empty kernel of `ctas` CTAs × `threads` threads (which triggers its dependents and waits for its
 // predecessor, as our kernels do): what one kernel node costs in a CUDA graph, for the benchmark's

@@ -204,7 +204,7 @@ std::string try_one_launch(CudaOps& ops, kern::OneLaunchArgs a, const BlrKernelO
   const int64_t tokens = a.gemm2.M;
   if (!wants_one_launch(o, tokens)) return "";
   if (o.stage1 == BlrStagePath::Simt || o.stage2 == BlrStagePath::Simt || o.stage2 == BlrStagePath::CublasLt) {
-    *why = "(one-launch not with forced simt/lt stages) ";
+    *why = "(no single launch: simt/lt stage forced) ";
     return "";
   }
   int64_t have = 0;
@@ -215,7 +215,7 @@ std::string try_one_launch(CudaOps& ops, kern::OneLaunchArgs a, const BlrKernelO
   l.pdl = o.pdl_first && is_sm90();
   l.wait_first = true;
   if (!a.sync || !kern::one_launch_ok(a, l)) {
-    *why = a.sync ? "(one-launch unavailable for this shape) " : "(one-launch counters not allocated) ";
+    *why = a.sync ? "(no single launch for this shape) " : "(no single launch: counters not allocated) ";
     return "";
   }
   check_launch(kern::one_launch(a, l, ops.stream()), op, "single launch");
@@ -439,6 +439,17 @@ void CudaOps::blast_linear(const Tensor& x, const BlastWeights& w, const Tensor*
   const bool pdl = opt.pdl && is_sm90() && impl2 != Impl::Lt;
   const std::string plan2 = run_gemm_stage(*this, impl2, s2, pdl, false, opt.tile2, op, "stage 2", opt.only_stage != 1);
   set_last_linear_plan(cat("blast b=", b, " r=", r, ": ", why, "s1 ", plan1, " | s2 ", plan2));
+}
+
+BlrTileCatalog blr_tile_catalog() {
+  BlrTileCatalog c;
+  c.blast_stage1_names = kern::blast_stage1_tile_names();
+  c.gemm_names = kern::block_gemm_tile_names();
+  c.one_launch_names = kern::one_launch_tile_names();
+  c.blast_stage1 = kern::blast_stage1_tile_count();
+  c.gemm = kern::block_gemm_tile_count();
+  c.one_launch = kern::one_launch_tile_count();
+  return c;
 }
 
 void blr_launch_probe(CudaOps& ops, int ctas, bool pdl) {

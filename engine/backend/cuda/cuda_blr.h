@@ -75,6 +75,14 @@ class ScopedBlrKernelOptions {
   BlrKernelOptions saved_;
 };
 
+// How many tile configurations each kernel offers (ids 1..count for BlrKernelOptions::tile1/tile2/one_tile),
+// and their names ("1=128x128 2=64x128 ...").
+struct BlrTileCatalog {
+  int blast_stage1 = 0, gemm = 0, one_launch = 0;
+  std::string blast_stage1_names, gemm_names, one_launch_names;
+};
+BlrTileCatalog blr_tile_catalog();
+
 // Enqueues an empty kernel of `ctas` CTAs (128 threads) on the ops' stream, optionally under PDL: the
 // benchmark's measure of what one kernel node costs in a CUDA graph.
 class CudaOps;
