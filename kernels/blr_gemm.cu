@@ -6,7 +6,8 @@
 // Tensor-core kernel: the mainloop of blr_tile.cuh, then the epilogue adds bias and applies the activation
 // on the fp32 accumulators in registers, parks the tile in shared memory as 16-bit values, and writes it
 // out in 16-byte chunks along rows (a run of the permuted layout is a multiple of 8 columns, so a chunk
-// never straddles two runs). Four tile shapes; a cost model picks per shape: 128×128 for thousands of
+// never straddles two runs) — one tile per CTA; the tile body is blr_gemm_tile.cuh (the single-launch
+// layer kernel reuses it). Four tile shapes; a cost model picks per shape: 128×128 for thousands of
 // tokens, down to 32×64 so that 197 tokens still give every SM work.
 // SIMT kernel: same math, element-wise, any dtype/alignment (f32 parity path and general fallback).
 #include <algorithm>

@@ -7,6 +7,9 @@ compares with A·Bᵀ; it also checks that ldmatrix phases and cp.async stores a
 Part 2 replays the CTA-level logic of block_gemm_tc_kernel (tiles, zero-fill predicates, the Monarch
 permuting store) and blast_stage1_tc_kernel (segments, fp32 stash, mixing item map, z stores) against
 the CPU semantics of Monarch and BLAST (engine/backend/cpu/cpu_blr.cpp).
+Part 3 replays the single-launch layer kernel's schedule (blr_onelaunch.cu): ticket -> tile decoding of both
+stages, the per-token-tile ready counters and the final reset, in random interleavings with few resident CTAs
+(every tile once, no stage-2 read before its rows are complete, no deadlock, counters back to zero).
 Run: python3 tools/blr_kernel_index_sim.py   (prints max errors; raises on a mismatch)
 """
 # Part 1: simulates blr_tile.cuh's TcCore index math for one CTA: swizzled tile layout, ldmatrix.x4 lane
