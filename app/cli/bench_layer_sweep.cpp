@@ -127,10 +127,11 @@ nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, co
     return cat(name, " ", fmt("%.2f", s * 1e6), " us ", fmt("%.0f", c.flops / s / 1e12), " TF/s ",
                fmt("%.0f", c.bytes / s / 1e9), " GB/s");
   };
-  const double gap = us(two) - us(s1) - us(s2);
+  const bool have_gap = us(two) > 0 && us(s1) > 0 && us(s2) > 0;
+  const double gap = have_gap ? us(two) - us(s1) - us(s2) : 0.0;
   std::printf("breakdown %-8s %s | %s | pair %s (gap %s) | no-pdl %s | pdl-first %s | one-launch %s%s, +pdl %s\n",
               v.name.c_str(), stage_line("s1", s1, 1).c_str(), stage_line("s2", s2, 2).c_str(), show(us(two)).c_str(),
-              fmt("%+.2f", gap).c_str(), show(us(nopdl)).c_str(), show(us(first)).c_str(),
+              have_gap ? fmt("%+.2f", gap).c_str() : "n/a", show(us(nopdl)).c_str(), show(us(first)).c_str(),
               one_ran ? show(us(one)).c_str() : "n/a", one_ran ? "" : " (unavailable)",
               one_ran ? show(us(one_first)).c_str() : "n/a");
   std::printf("  plans: two: %s\n         one: %s\n", short_plan(two.plan, 150).c_str(),
@@ -141,10 +142,10 @@ nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, co
                   t->plan.c_str());
   (void)dev;
   *summary = cat(kind_label(v.kind), " s1 ", show(us(s1)), " s2 ", show(us(s2)), " pair ", show(us(two)), " gap ",
-                 fmt("%+.1f", gap), " nopdl ", show(us(nopdl)), " pf ", show(us(first)), " one ",
+                 have_gap ? fmt("%+.1f", gap) : std::string("n/a"), " nopdl ", show(us(nopdl)), " pf ", show(us(first)), " one ",
                  one_ran ? show(us(one)) : "n/a", "/pf ", one_ran ? show(us(one_first)) : "n/a");
   j = {{"stage1_us", us(s1)},       {"stage2_us", us(s2)},          {"pair_us", us(two)},
-       {"gap_us", gap},             {"no_pdl_us", us(nopdl)},       {"pdl_first_us", us(first)},
+       {"gap_us", have_gap ? gap : 0.0},             {"no_pdl_us", us(nopdl)},       {"pdl_first_us", us(first)},
        {"one_launch_us", one_ran ? us(one) : -1.0}, {"one_launch_pdl_first_us", one_ran ? us(one_first) : -1.0},
        {"plan_two", two.plan},      {"plan_one", one.plan},         {"plan_stage1", s1.plan}};
   return j;
