@@ -202,7 +202,8 @@ ErrorStats LayerBench::check_sample() {
   return e;
 }
 
-Timed LayerBench::time(const BlrKernelOptions& o, int samples, int warmup, bool check) {
+Timed LayerBench::time(const BlrKernelOptions& o, int samples, int warmup, bool check,
+                       const std::function<std::string(const std::string&)>& skip) {
   Timed out;
   ScopedBlrKernelOptions scoped(o);
   try {
@@ -213,6 +214,13 @@ Timed LayerBench::time(const BlrKernelOptions& o, int samples, int warmup, bool 
     ops_->synchronize();
     out.plan = last_linear_plan();
     if (check) out.err = check_sample();
+    if (skip) {
+      const std::string why = skip(out.plan);
+      if (!why.empty()) {
+        out.error = "skipped: " + why;
+        return out;
+      }
+    }
     const int n_sets = sets();
     out.t = time_graph(
         ops_->stream(), [&](int rep) { forward(sets_[static_cast<size_t>(rep)]); }, n_sets, samples, warmup);

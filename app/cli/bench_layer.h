@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,9 +76,11 @@ class LayerBench {
   LayerBench& operator=(const LayerBench&) = delete;
 
   // Runs the layer once eagerly under `o` (plan, and the error against the CPU reference when `check`),
-  // then times CUDA-graph replays. Errors of the configuration (a forced path that cannot run) come back
-  // in Timed::error; a device fault that poisons the context is rethrown.
-  Timed time(const BlrKernelOptions& o, int samples, int warmup, bool check);
+  // then times CUDA-graph replays — unless skip(plan) says not to (Timed::error = "skipped: ..." then).
+  // Errors of the configuration (a forced path that cannot run) come back in Timed::error; a device fault
+  // that poisons the context is rethrown.
+  Timed time(const BlrKernelOptions& o, int samples, int warmup, bool check,
+             const std::function<std::string(const std::string& plan)>& skip = nullptr);
   const VariantSpec& variant() const { return v_; }
   const LayerProblem& problem() const { return p_; }
   int sets() const { return static_cast<int>(sets_.size()); }

@@ -159,8 +159,16 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
   int skipped_dup = 0;
   // Times a candidate unless its plan already ran; returns its row index or -1.
   auto try_candidate = [&](const Candidate& c) -> int {
-    Timed t = bench.time(c.o, samples, warmup, true);
-    if (t.error.empty() && !seen.insert(t.plan).second) {
+    bool dup = false;
+    Timed t = bench.time(c.o, samples, warmup, true, [&](const std::string& plan) -> std::string {
+      if (!seen.insert(plan).second) {
+        dup = true;
+        return "repeat";
+      }
+      if (plan.find("(no single launch") != std::string::npos) return "no single launch for this layer";
+      return "";
+    });
+    if (dup) {
       ++skipped_dup;
       return -1;
     }
