@@ -5,6 +5,7 @@
 #   scripts/blr_layer_suite.sh digest                           the "S| " digest lines of every log so far
 # Every run adds --breakdown --sweep (unless BLR_SUITE_FLAGS says otherwise) and writes JSON to
 # $ARTIFACTS/NAME.json (./out when ARTIFACTS is unset). BLR: the blr binary (default build/device/app/cli/blr).
+# BLR_SUITE_TIMEOUT: seconds per layer (default 60).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BLR="${BLR:-build/device/app/cli/blr}"
@@ -39,5 +40,20 @@ case "$name" in
     exit $rc ;;
 esac
 args=$(layer_args "$name") || { echo "unknown layer '$name' (known: $ALL)" >&2; exit 2; }
+# Each layer runs under a time limit (default 60 s; a healthy run takes ~5-20 s), so a hang costs one layer,
+# not the whole device session. After a layer hit the limit the later ones leave the single-launch kernel
+# out (the newest, least proven code), so they still report everything else.
+limit="${BLR_SUITE_TIMEOUT:-60}"
+extra=()
+if [[ -e "$ART/.suite_timed_out" ]]; then
+  echo "S| $name: an earlier layer hit the time limit; running with --no-one-launch"
+  extra+=(--no-one-launch)
+fi
 # shellcheck disable=SC2086
-exec "$BLR" bench-layer $args $FLAGS --label "$name" --json "$ART/$name.json" "$@"
+timeout "$limit" "$BLR" bench-layer $args $FLAGS --label "$name" --json "$ART/$name.json" "${extra[@]}" "$@"
+rc=$?
+if (( rc == 124 )); then
+  touch "$ART/.suite_timed_out"
+  echo "S| $name: TIMED OUT after ${limit}s (lines above are what it measured)"
+fi
+exit $rc

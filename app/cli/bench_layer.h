@@ -111,12 +111,13 @@ nlohmann::json probe_launch_cost(CudaOps& ops, int sms, std::string* line);
 
 // --breakdown: each stage alone, the pair, PDL off / first, single launch. Prints a block; returns JSON.
 // `summary` receives a compact one-line digest.
+// with_one: include the single launch.
 nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, const DeviceInfo& dev, int samples,
-                             int warmup, std::string* summary);
+                             int warmup, bool with_one, std::string* summary);
 
 // --sweep: every path/tile/algorithm the code offers, one line each sorted by time, the auto pick marked.
 // dense_ms > 0 adds the "x dense" column. `summary` receives the best configurations in one line.
 nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double dense_ms, int samples, int warmup,
-                         std::string* summary);
+                         bool with_one, std::string* summary);
 
 }  // namespace blr::cli

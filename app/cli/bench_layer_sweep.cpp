@@ -12,7 +12,7 @@
 // Each timed configuration is checked against the CPU reference first.
 #include <algorithm>
 #include <cstdio>
-#include <map>
+#include <initializer_list>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,16 +35,6 @@ std::string short_plan(const std::string& plan, size_t width) {
   std::string s = colon == std::string::npos ? plan : plan.substr(colon + 2);
   if (s.size() > width) s = s.substr(0, width - 2) + "..";
   return s;
-}
-
-const char* kind_label(LayerKind k) {
-  switch (k) {
-    case LayerKind::Dense: return "dense";
-    case LayerKind::LowRank: return "lowrank";
-    case LayerKind::Monarch: return "monarch";
-    case LayerKind::Blast: return "blast";
-  }
-  return "?";
 }
 
 struct Candidate {
@@ -81,7 +71,7 @@ nlohmann::json probe_launch_cost(CudaOps& ops, int sms, std::string* line) {
 }
 
 nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, const DeviceInfo& dev, int samples,
-                             int warmup, std::string* summary) {
+                             int warmup, bool with_one, std::string* summary) {
   const VariantSpec& v = bench.variant();
   const LayerProblem& p = bench.problem();
   nlohmann::json j;
@@ -112,13 +102,16 @@ nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, co
                                  samples, warmup, true);
   const Timed first = bench.time(
       with([](BlrKernelOptions& o) { o.pdl_first = true; o.layer = BlrLayerPath::TwoKernel; }), samples, warmup, true);
-  const Timed one = bench.time(with([](BlrKernelOptions& o) { o.layer = BlrLayerPath::OneLaunch; }), samples, warmup,
-                               true);
-  const Timed one_first = bench.time(with([](BlrKernelOptions& o) {
-                                       o.layer = BlrLayerPath::OneLaunch;
-                                       o.pdl_first = true;
-                                     }),
-                                     samples, warmup, true);
+  Timed one, one_first;
+  one.error = one_first.error = "not run (--no-one-launch)";
+  if (with_one) {
+    one = bench.time(with([](BlrKernelOptions& o) { o.layer = BlrLayerPath::OneLaunch; }), samples, warmup, true);
+    one_first = bench.time(with([](BlrKernelOptions& o) {
+                             o.layer = BlrLayerPath::OneLaunch;
+                             o.pdl_first = true;
+                           }),
+                           samples, warmup, true);
+  }
   const bool one_ran = one.error.empty() && one.plan.find("one-launch ") != std::string::npos;
   auto stage_line = [&](const char* name, const Timed& t, int stage) {
     const Cost c = stage_cost(v, p, stage);
@@ -136,14 +129,15 @@ nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, co
               one_ran ? show(us(one_first)).c_str() : "n/a");
   std::printf("  plans: two: %s\n         one: %s\n", short_plan(two.plan, 150).c_str(),
               short_plan(one.plan, 150).c_str());
-  for (const Timed* t : {&two, &nopdl, &first, &one, &one_first})
+  for (const Timed* t : std::initializer_list<const Timed*>{&two, &nopdl, &first, &one, &one_first})
     if (t->error.empty() && (!t->err.finite || t->err.rel() > 3e-2))
       std::printf("  WARNING: wrong output (rel err %.3g, finite %d) for plan %s\n", t->err.rel(), t->err.finite,
                   t->plan.c_str());
   (void)dev;
-  *summary = cat(kind_label(v.kind), " s1 ", show(us(s1)), " s2 ", show(us(s2)), " pair ", show(us(two)), " gap ",
-                 have_gap ? fmt("%+.1f", gap) : std::string("n/a"), " nopdl ", show(us(nopdl)), " pf ", show(us(first)), " one ",
-                 one_ran ? show(us(one)) : "n/a", "/pf ", one_ran ? show(us(one_first)) : "n/a");
+  *summary = cat("s1 ", show(us(s1)), " s2 ", show(us(s2)), " pair ", show(us(two)), " gap ",
+                 have_gap ? fmt("%+.1f", gap) : std::string("n/a"), " nopdl ", show(us(nopdl)), " pf ",
+                 show(us(first)), " one ", one_ran ? show(us(one)) : "n/a", " one+pf ",
+                 one_ran ? show(us(one_first)) : "n/a");
   j = {{"stage1_us", us(s1)},       {"stage2_us", us(s2)},          {"pair_us", us(two)},
        {"gap_us", have_gap ? gap : 0.0},             {"no_pdl_us", us(nopdl)},       {"pdl_first_us", us(first)},
        {"one_launch_us", one_ran ? us(one) : -1.0}, {"one_launch_pdl_first_us", one_ran ? us(one_first) : -1.0},
@@ -152,7 +146,7 @@ nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, co
 }
 
 nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double dense_ms, int samples, int warmup,
-                         std::string* summary) {
+                         bool with_one, std::string* summary) {
   const VariantSpec& v = bench.variant();
   std::vector<Row> rows;
   std::set<std::string> seen;
@@ -261,7 +255,8 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
     o.pdl_first = true;
     try_candidate({cat(b2_label, " pf"), o});
   }
-  for (int t = 0; t <= (many_tokens ? 0 : tiles.one_launch); ++t)
+  const int one_configs = !with_one ? -1 : many_tokens ? 0 : tiles.one_launch;
+  for (int t = 0; t <= one_configs; ++t)
     for (bool pf : {false, true}) {
       BlrKernelOptions o = base;
       o.layer = BlrLayerPath::OneLaunch;
@@ -309,7 +304,7 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
   const double auto_us = auto_row >= 0 && rows[auto_row].error.empty() ? rows[auto_row].us : -1;
   std::printf("  auto pick: %s us, rank %d of %d\n", auto_us > 0 ? fmt("%.2f", auto_us).c_str() : "n/a", auto_rank,
               timed);
-  *summary = cat("auto ", auto_us > 0 ? fmt("%.2f", auto_us) : "n/a", " (#", auto_rank, "/", timed, ") best: ", top);
+  *summary = cat("auto ", auto_us > 0 ? fmt("%.2f", auto_us) : "n/a", " #", auto_rank, "/", timed, "; best ", top);
   return {{"rows", jrows}, {"auto_rank", auto_rank}, {"timed", timed}};
 }
 

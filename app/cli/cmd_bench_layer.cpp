@@ -145,6 +145,7 @@ int run_bench_layer(const std::vector<std::string>& argv) {
       .flag("sweep", "also time every stage path, tile, cuBLASLt algorithm and single-launch configuration")
       .option("sweep-samples", "N", "graph replays per configuration in --breakdown and --sweep (at least 100)", "100")
       .flag("probe", "also time empty kernels as graph nodes (what one kernel launch costs)")
+      .flag("no-one-launch", "leave the single-launch kernel out of --breakdown and --sweep")
       .option("label", "NAME", "name of this layer in the \"S| \" digest lines", "")
       .option("json", "FILE", "also write the results as JSON");
   if (!args.parse(argv)) return 0;
@@ -229,10 +230,15 @@ int run_bench_layer(const std::vector<std::string>& argv) {
   std::fflush(stdout);
 
   std::vector<Result> results;
-  std::vector<std::string> digest;
   nlohmann::json probe_json;
   double dense_ms = -1;
   bool bad = false;
+  // Digest lines ("S| "), printed and flushed as soon as each is known, so a run cut short (a time limit,
+  // a device fault) still leaves what it measured.
+  auto digest = [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
   for (const VariantSpec& v : variants) {
     LayerBench bench(v, p, dev, check);
     Result r;
@@ -244,17 +250,32 @@ int run_bench_layer(const std::vector<std::string>& argv) {
     r.timed = bench.time(opt, samples, warmup, true);
     if (!r.timed.error.empty()) throw Error(cat("bench-layer ", v.name, ": ", r.timed.error));
     if (v.kind == LayerKind::Dense) dense_ms = r.timed.t.median_ms;
+    {
+      std::string line = cat("S| ", label, " ", p.tokens, "tok ", v.name);
+      if (v.kind != LayerKind::Dense) line += cat(" b", v.b, " r", v.r);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ": %.2f us", r.timed.t.median_ms * 1e3);
+      line += buf;
+      if (dense_ms > 0 && v.kind != LayerKind::Dense) {
+        std::snprintf(buf, sizeof buf, " (x%.3f)", r.timed.t.median_ms / dense_ms);
+        line += buf;
+      }
+      if (!r.timed.err.finite || r.timed.err.rel() > 3e-2) line += cat(" BAD OUTPUT rel err ", r.timed.err.rel());
+      digest(line);
+    }
     if (args.has("probe") && probe_json.is_null()) {
       std::string line;
       probe_json = probe_launch_cost(bench.ops(), dev.sm_count, &line);
       std::printf("%s\n", line.c_str());
-      digest.push_back(cat("S| ", label, " ", line));
+      digest(cat("S| ", line));
     }
     if (args.has("breakdown")) {
-      r.breakdown = run_breakdown(bench, opt, dev, sweep_samples, warmup, &r.breakdown_line);
+      r.breakdown = run_breakdown(bench, opt, dev, sweep_samples, warmup, !args.has("no-one-launch"), &r.breakdown_line);
+      if (v.kind != LayerKind::Dense) digest(cat("S|   bd: ", r.breakdown_line));
     }
     if (args.has("sweep") && v.kind != LayerKind::Dense) {
-      r.sweep = run_sweep(bench, opt, dense_ms, sweep_samples, warmup, &r.sweep_line);
+      r.sweep = run_sweep(bench, opt, dense_ms, sweep_samples, warmup, !args.has("no-one-launch"), &r.sweep_line);
+      digest(cat("S|   sw: ", r.sweep_line));
     }
     std::fflush(stdout);
     results.push_back(std::move(r));
@@ -282,22 +303,6 @@ int run_bench_layer(const std::vector<std::string>& argv) {
       std::printf("warning: %s produced non-finite outputs\n", r.v.name.c_str());
       bad = true;
     }
-
-  // Digest: one line per variant (and its breakdown / sweep), prefixed "S| ".
-  for (const Result& r : results) {
-    char head[96];
-    std::snprintf(head, sizeof head, "S| %s %lldtok %s%s: %.2f us", label.c_str(), static_cast<long long>(p.tokens),
-                  r.v.name.c_str(), r.v.kind == LayerKind::Dense ? "" : cat(" b", r.v.b, " r", r.v.r).c_str(),
-                  r.timed.t.median_ms * 1e3);
-    std::string line = head;
-    if (dense_ms > 0 && r.v.kind != LayerKind::Dense) line += cat(" (x", std::to_string(r.timed.t.median_ms / dense_ms).substr(0, 5), ")");
-    if (!r.timed.err.finite || r.timed.err.rel() > 3e-2) line += cat(" BAD OUTPUT rel err ", r.timed.err.rel());
-    if (!r.breakdown_line.empty() && r.v.kind != LayerKind::Dense) line += " | " + r.breakdown_line;
-    digest.push_back(line);
-    if (!r.sweep_line.empty()) digest.push_back(cat("S|   sweep ", r.v.name, ": ", r.sweep_line));
-  }
-  std::printf("\n");
-  for (const std::string& d : digest) std::printf("%s\n", d.c_str());
 
   if (args.has("json")) {
     nlohmann::json out = {{"command", "bench-layer"},

@@ -55,8 +55,10 @@ TEST(BenchLayerGpu, BreakdownSweepAndProbeRun) {
   const int rc = cli::run_cli(static_cast<int>(argv.size()), argv.data());
   const std::string out = testing::internal::GetCapturedStdout();
   ASSERT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("S| vit-qkv 197tok blast b3 r128"), std::string::npos) << out;
-  EXPECT_NE(out.find("S|   sweep blast: auto"), std::string::npos) << out;
+  EXPECT_NE(out.find("S| vit-qkv 197tok blast b3 r128: "), std::string::npos) << out;
+  EXPECT_NE(out.find("S|   bd: s1 "), std::string::npos) << out;
+  EXPECT_NE(out.find("S|   sw: auto "), std::string::npos) << out;
+  EXPECT_NE(out.find("S| probe (empty kernel"), std::string::npos) << out;
   EXPECT_EQ(out.find("WRONG OUTPUT"), std::string::npos) << out;
   const nlohmann::json j = nlohmann::json::parse(test::read_file(json_path));
   ASSERT_TRUE(j.contains("probe"));
