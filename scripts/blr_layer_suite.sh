@@ -31,8 +31,15 @@ name="${1:?usage: blr_layer_suite.sh NAME|all|digest [flags]}"
 shift
 case "$name" in
   digest)
-    # Logs of device_run.sh live beside $ARTIFACTS; a plain run's output is in $ART/*.log.
-    grep -h '^S| ' "$ART"/../logs/*.log "$ART"/*.log 2>/dev/null
+    # The "S| " lines of every benchmark log so far, then the GPU tests' verdict lines (failures, time-outs,
+    # the pass count). Logs of device_run.sh live beside $ARTIFACTS; a plain "all" run's in $ART. Digest
+    # logs (they start with the marker line below) are left out, so a second digest repeats nothing.
+    echo "# blr digest"
+    for f in "$ART"/../logs/*.log "$ART"/*.log; do
+      [[ -f "$f" ]] || continue
+      head -n 1 "$f" | grep -q '^# blr digest' && continue
+      grep -h -E '^S\| |tests passed|tests failed|\*\*\*Failed|\*\*\*Timeout|Exception|Not Run' "$f"
+    done
     exit 0 ;;
   all)
     rc=0
