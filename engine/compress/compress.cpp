@@ -70,7 +70,14 @@ Linear zero_layer(const LinearSpec& spec, int64_t in, int64_t out) {
 
 CompressResult compress_weight(const Tensor& W, const LinearSpec& spec, const CompressOptions& options) {
   if (options.use_gpu && spec.kind != LinearKind::Dense && gpu_compression_available()) {
-    return compress_weight_gpu(W, spec, options);
+    try {
+      return compress_weight_gpu(W, spec, options);
+    } catch (const InputError&) {
+      throw;  // the input is at fault: the CPU would refuse it too
+    } catch (const Error& e) {
+      // A solver failure or an out-of-memory on the device must not lose the user's run.
+      log_warn("GPU compression (", spec.describe(), ") failed, using the CPU instead: ", e.what());
+    }
   }
   return compress_weight_cpu(W, spec, options);
 }

@@ -12,8 +12,10 @@
 #include "engine/compress/compress_util.h"
 #include "engine/core/error.h"
 
+// Blocks run in parallel only when there is enough work to repay waking the threads (small test-sized
+// problems run far faster on one thread). `big_` is set per factorisation.
 #ifdef _OPENMP
-#define BLR_OMP_FOR _Pragma("omp parallel for schedule(static)")
+#define BLR_OMP_FOR _Pragma("omp parallel for schedule(static) if (big_)")
 #else
 #define BLR_OMP_FOR
 #endif
@@ -59,6 +61,7 @@ Linear monarch_cpu(const Tensor& w, int64_t b, int64_t r) {
   l.monarch.L = Tensor::zeros({b, ob, r});
   float* R = l.monarch.R.data_as<float>();
   float* L = l.monarch.L.data_as<float>();
+  const bool big_ = ob * ib >= 64 * 64;
   // Block (k, j) keeps its g leading triplets: L_k[:, j-slice] = U√Σ, R_j[k-slice, :] = √ΣVᵀ. Each block
   // writes a disjoint slice of L and R, so the blocks run in parallel.
   BLR_OMP_FOR
@@ -77,7 +80,7 @@ Linear monarch_cpu(const Tensor& w, int64_t b, int64_t r) {
 class BlastCpu {
  public:
   BlastCpu(const Tensor& w, int64_t b, int64_t r, const BlastParams& prm)
-      : b_(b), p_(w.dim(0) / b), q_(w.dim(1) / b), r_(r), prm_(prm) {
+      : b_(b), p_(w.dim(0) / b), q_(w.dim(1) / b), r_(r), prm_(prm), big_(p_ * q_ * r_ >= 64 * 64 * 64) {
     const int64_t n = w.numel();
     blast_detail::moments(w.data_as<const float>(), n, &sigma_, &a2_);
     a_.resize(w.dim(0), w.dim(1));
@@ -257,6 +260,7 @@ class BlastCpu {
 
   int64_t b_, p_, q_, r_;
   BlastParams prm_;
+  bool big_;
   double sigma_ = 1, a2_ = 0;
   RowMatrix a_;  // W / σ
   std::vector<RowMatrix> U_, Vt_, P_, Qt_, Gu_, Gv_, G_;
