@@ -10,7 +10,7 @@
 #include "app/studio/studio.h"
 #include "engine/core/error.h"
 #include "engine/io/labels.h"
-#include "engine/io/png.h"
+#include "app/studio/png_out.h"
 
 namespace studio {
 
@@ -57,6 +57,10 @@ blr::GenerationJob generation_job(const App& app, std::vector<int> dits) {
 void start_generation(App& app, std::vector<int> dits, bool compare) {
   if (app.gen->busy()) {
     message(app, Message::Level::Warning, "A generation is already running (Esc cancels it)");
+    return;
+  }
+  if (dits.empty() || std::any_of(dits.begin(), dits.end(), [](int id) { return id < 0; })) {
+    message(app, Message::Level::Warning, "No DiT model loaded: load one in the Models tab first");
     return;
   }
   try {
@@ -152,7 +156,7 @@ void save_image(App& app) {
               {"mean_step_ms", h.mean_step_ms},
               {"software", "blr-studio"}};
     const blr::Tensor grid = grid_of(h.rgba);
-    blr::write_png(path.string(), grid, {{"parameters", p.dump()}});
+    write_png_file(path.string(), grid, {{"parameters", p.dump()}});
     h.saved_path = path.string();
     app.saved.push_back(path.string());
     message(app, Message::Level::Info, "Saved " + path.string());

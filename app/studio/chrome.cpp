@@ -48,9 +48,9 @@ const Shortcut kShortcuts[] = {
 
 void draw_overlay(App& app) {
   const ImGuiViewport* vp = ImGui::GetMainViewport();
-  ImGui::SetNextWindowPos(ImVec2(vp->WorkPos.x + vp->WorkSize.x - 14, vp->WorkPos.y + 62), ImGuiCond_Always, ImVec2(1, 0));
+  ImGui::SetNextWindowPos(ImVec2(vp->WorkPos.x + vp->WorkSize.x - 18, vp->WorkPos.y + 96), ImGuiCond_Always, ImVec2(1, 0));
   ImGui::SetNextWindowBgAlpha(0.9f);
-  ImGui::SetNextWindowSize(ImVec2(350, 0));
+  ImGui::SetNextWindowSize(ImVec2(380, 0));
   const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoFocusOnAppearing |
                                  ImGuiWindowFlags_NoNav | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
                                  ImGuiWindowFlags_AlwaysAutoResize;
@@ -74,7 +74,9 @@ void draw_overlay(App& app) {
     ImGui::PopTextWrapPos();
     ImGui::PopStyleColor();
   }
-  ImGui::TextDisabled("GL: %s · %s", app.gl_renderer.c_str(), app.interop.reason().c_str());
+  ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + 350);
+  ImGui::TextDisabled("GL %s · images by %s", app.gl_renderer.c_str(), app.interop.reason().c_str());
+  ImGui::PopTextWrapPos();
 
   ImGui::Separator();
   if (b.gpu) {
@@ -147,9 +149,9 @@ void draw_overlay(App& app) {
   if (!b.gpu) ImGui::BeginDisabled();
   if (ImGui::Checkbox("CUDA graphs", &app.settings.gen.graphs)) mark_dirty(app);
   if (!b.gpu) ImGui::EndDisabled();
-  ImGui::SameLine();
   if (!b.gpu) {
-    ImGui::TextDisabled("(no effect on the CPU backend)");
+    ImGui::SameLine();
+    ImGui::TextDisabled("(GPU only)");
   } else {
     const auto effects = app.gen->graph_effects();
     bool any = false;
@@ -173,10 +175,7 @@ void draw_overlay(App& app) {
 }
 
 void draw_help(App& app) {
-  if (app.show_help) {
-    ImGui::OpenPopup("Keyboard shortcuts");
-    app.show_help = false;
-  }
+  if (app.show_help && !ImGui::IsPopupOpen("Keyboard shortcuts")) ImGui::OpenPopup("Keyboard shortcuts");
   const ImGuiViewport* vp = ImGui::GetMainViewport();
   ImGui::SetNextWindowPos(ImVec2(vp->WorkPos.x + vp->WorkSize.x * 0.5f, vp->WorkPos.y + vp->WorkSize.y * 0.5f),
                           ImGuiCond_Always, ImVec2(0.5f, 0.5f));
@@ -195,7 +194,10 @@ void draw_help(App& app) {
     }
     ImGui::Spacing();
     ImGui::TextDisabled("Settings: %s", app.settings_path.c_str());
-    if (ImGui::Button("Close", ImVec2(-1, 0)) || ImGui::IsKeyPressed(GLFW_KEY_F2, false)) ImGui::CloseCurrentPopup();
+    if (ImGui::Button("Close", ImVec2(-1, 0)) || !app.show_help) {
+      app.show_help = false;
+      ImGui::CloseCurrentPopup();
+    }
     ImGui::EndPopup();
   }
 }
@@ -259,7 +261,7 @@ void handle_shortcuts(App& app) {
   const bool typing = io.WantTextInput;
   try {
     if (pressed(GLFW_KEY_F1)) do_action(app, "view.overlay");
-    if (pressed(GLFW_KEY_F2)) app.show_help = true;
+    if (pressed(GLFW_KEY_F2)) app.show_help = !app.show_help;
     if (pressed(GLFW_KEY_F3)) do_action(app, "view.messages");
     if (io.KeyCtrl) {
       for (int i = 0; i < kTabCount; ++i)
@@ -271,7 +273,9 @@ void handle_shortcuts(App& app) {
       if (pressed(GLFW_KEY_S)) do_action(app, "generate.save");
       if (pressed(GLFW_KEY_Q)) app.quit = true;
     }
-    if (pressed(GLFW_KEY_ESCAPE) && !ImGui::IsPopupOpen(nullptr, ImGuiPopupFlags_AnyPopupId)) {
+    if (pressed(GLFW_KEY_ESCAPE) && app.show_help) {
+      app.show_help = false;
+    } else if (pressed(GLFW_KEY_ESCAPE)) {
       if (app.gen->busy()) do_action(app, "generate.cancel");
       else if (app.cls->active()) do_action(app, "classify.stop");
     }

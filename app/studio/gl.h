@@ -4,7 +4,9 @@
 // views render into before ImGui draws it.
 #pragma once
 
+#ifndef GL_GLEXT_PROTOTYPES
 #define GL_GLEXT_PROTOTYPES 1
+#endif
 #include <GL/gl.h>
 #include <GL/glext.h>
 

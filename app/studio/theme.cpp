@@ -21,8 +21,8 @@ const char* find_font(const std::vector<const char*>& candidates) {
   return nullptr;
 }
 
-// Latin-1 plus the few typographic characters the UI uses (− × · … → ≥ ≤ ± µ).
-const ImWchar kRanges[] = {0x0020, 0x00FF, 0x2010, 0x2027, 0x2190, 0x2193, 0x2212, 0x2212, 0x2264, 0x2265, 0};
+// Latin-1, Greek (η, σ, ε in labels) and the typographic characters the UI uses (– … → − ≥ ≤).
+const ImWchar kRanges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2010, 0x2027, 0x2190, 0x2193, 0x2212, 0x2212, 0x2264, 0x2265, 0};
 
 }  // namespace
 

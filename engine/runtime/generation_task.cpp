@@ -13,9 +13,12 @@
 #include "engine/core/error.h"
 #include "engine/models/dit/dit_model.h"
 #include "engine/models/vae/vae_decoder.h"
+#include "engine/runtime/session.h"
+#if __has_include("engine/runtime/generator.h")
+#define BLR_HAVE_GENERATOR 1
 #include "engine/runtime/generator.h"
 #include "engine/runtime/latent_preview.h"
-#include "engine/runtime/session.h"
+#endif
 
 namespace blr {
 
@@ -24,6 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kHistory = 600;
 
+#ifdef BLR_HAVE_GENERATOR
 // The SD-VAE behind the Generator's decoder interface.
 class VaeRef final : public LatentDecoder {
  public:
@@ -63,6 +67,8 @@ class DisplayDecoder final : public LatentDecoder {
   std::string name_;
   Tensor rgba_;
 };
+
+#endif
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -124,6 +130,7 @@ Tensor pixels_to_rgba(const Tensor& sample) {
   return Tensor::from_blob(holder->data(), {s.dim(0), s.dim(1), s.dim(2), 4}, DType::U8, Device::CPU, holder);
 }
 
+#ifdef BLR_HAVE_GENERATOR
 struct GenerationTask::Cache {
   struct Entry {
     std::shared_ptr<LoadedModel> dit, vae;
@@ -137,6 +144,10 @@ struct GenerationTask::Cache {
   };
   std::map<int, Entry> entries;
 };
+
+#else
+struct GenerationTask::Cache {};
+#endif
 
 GenerationTask::GenerationTask(Session& session) : session_(session), cache_(std::make_unique<Cache>()) {
   worker_ = std::thread([this] { loop(); });
@@ -217,6 +228,11 @@ void GenerationTask::loop() {
 
 void GenerationTask::run_job(const GenerationJob& job, uint64_t run) {
   (void)run;
+#ifndef BLR_HAVE_GENERATOR
+  (void)job;
+  (void)median;
+  throw Error("image generation is not built into this engine yet (engine/runtime/generator.h is missing)");
+#else
   const auto t0 = Clock::now();
   // Models: keep them alive and exclusive for the whole job.
   std::vector<std::shared_ptr<LoadedModel>> dits;
@@ -387,6 +403,7 @@ void GenerationTask::run_job(const GenerationJob& job, uint64_t run) {
   }
   status_.state = GenerationStatus::State::Finished;
   status_.message = cat("finished in ", static_cast<int>(status_.elapsed_s * 1000), " ms");
+#endif
 }
 
 }  // namespace blr
