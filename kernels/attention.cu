@@ -24,7 +24,8 @@
 //   ldmatrix fall into 8 distinct bank groups (no conflicts) without a swizzle.
 // - MT = 2 (32 query rows per warp, 128 per CTA) reuses every K/V fragment read from shared memory for
 //   two MMAs, which matters once the problem is large enough to be compute-bound; small problems use
-//   MT = 1 for twice as many CTAs. MT = 2 is only built for D = 64 and 72 (DQK ≤ 80), where its registers fit without spills.
+//   MT = 1 for twice as many CTAs. MT = 2 is only built for D = 64 and 72, where its registers fit (sm_90:
+//   240 and 254, no spills; sm_87 spills 16 bytes for D = 72).
 // - exp is exp2 of a pre-scaled argument (scale·log2 e folded into one FMA) on the fast ex2.approx unit.
 // - Ragged tiles: query rows ≥ N load zeros and are not stored; key columns ≥ N are set to −inf before the
 //   softmax (only in the last key tile) and their V rows load as zeros.

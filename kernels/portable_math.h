@@ -2,9 +2,10 @@
 // exactly across backends (noise generation, the sampler update). Only correctly rounded IEEE operations
 // are used: explicit fma, mul, add, div, sqrt and exact bit manipulation. On the device the _rn
 // intrinsics also stop nvcc from contracting a mul and an add into an fma on its own; on the host every
-// mul-add is an explicit std::fma and no product feeds a plain add, so contraction settings do not matter
-// either. log/exp/sin/cos are short polynomials after exact argument reduction (≈1e-7 relative error):
-// plenty for noise and a variance factor, and identical everywhere, unlike libm and libdevice.
+// mul-add is an explicit std::fma and every plain product is rounded through a volatile, so contraction
+// settings do not matter either. log/exp/sin/cos are short polynomials after exact argument reduction
+// (≈1e-7 relative error): plenty for noise and a variance factor, and identical everywhere, unlike libm
+// and libdevice.
 // No engine includes: usable from kernels/ and from the CPU reference alike.
 #pragma once
 
@@ -25,7 +26,10 @@ BLR_PM_HD float fmul(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fmul_rn(a, b);
 #else
-  return a * b;
+  // The volatile store rounds the product, so no host compiler can fuse it into a following add (GCC
+  // contracts across statements under -ffp-contract=fast, its default for C++ on FMA targets like aarch64).
+  volatile float r = a * b;
+  return r;
 #endif
 }
 BLR_PM_HD float fadd(float a, float b) {

@@ -54,7 +54,10 @@ __global__ void sampler_step_kernel(SamplerStepParams p) {
     if (need_noise && p.noise)
       noise = p.noise[(static_cast<long long>(s) * p.batch + b) * per_image + e];
     const long long xi = static_cast<long long>(b) * per_image + e;
-    const float updated = sampler_update(p.mode, row, p.x[xi], eps, p.learned, v, noise);
+    const float xv = p.x[xi];
+    const float x0 = predict_x0(row, xv, eps);
+    if (p.pred_x0) p.pred_x0[xi] = x0;
+    const float updated = sampler_update(p.mode, row, xv, x0, p.learned, v, noise);
     p.x[xi] = updated;
     if (in) {
       in[xi] = from_f32<TI>(updated);

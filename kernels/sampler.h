@@ -38,13 +38,17 @@ BLR_PM_HD float guided_eps(float cond, float uncond, float guidance) {
   return fadd(uncond, fmul(guidance, fadd(cond, -uncond)));
 }
 
-// New value of one latent element. `row` is the step's table row; `v` the raw learned-variance output in
-// [−1, 1] (ignored unless learned); `noise` a standard normal (ignored by DDIM).
-BLR_PM_HD float sampler_update(SamplerMode mode, const float* row, float x, float eps, bool learned, float v,
+// pred_xstart = √(1/ᾱ)·x − √(1/ᾱ − 1)·eps   (no clipping, as DiT samples).
+BLR_PM_HD float predict_x0(const float* row, float x, float eps) {
+  using namespace blr::philox;
+  return fadd(fmul(row[kSchedSqrtRecipAlphaBar], x), -fmul(row[kSchedSqrtRecipm1AlphaBar], eps));
+}
+
+// New value of one latent element given its x0 prediction. `row` is the step's table row; `v` the raw
+// learned-variance output in [−1, 1] (ignored unless learned); `noise` a standard normal (ignored by DDIM).
+BLR_PM_HD float sampler_update(SamplerMode mode, const float* row, float x, float x0, bool learned, float v,
                                float noise) {
   using namespace blr::philox;
-  // pred_xstart = √(1/ᾱ)·x − √(1/ᾱ − 1)·eps   (no clipping, as DiT samples)
-  const float x0 = fadd(fmul(row[kSchedSqrtRecipAlphaBar], x), -fmul(row[kSchedSqrtRecipm1AlphaBar], eps));
   if (mode == SamplerMode::DDIM) {
     // eps re-derived from x0 as the reference does, then x_prev = x0·√ᾱ_prev + √(1 − ᾱ_prev)·eps.
     const float eps2 = fdiv(fadd(fmul(row[kSchedSqrtRecipAlphaBar], x), -x0), row[kSchedSqrtRecipm1AlphaBar]);
@@ -75,6 +79,7 @@ struct SamplerStepParams {
   int32_t* step = nullptr;          // device counter
   const int64_t* seeds = nullptr;   // [B]
   const float* noise = nullptr;     // optional [K, B, P, C]
+  float* pred_x0 = nullptr;         // optional f32 [B, P, C]
   int batch = 0, pixels = 0, channels = 0, out_channels = 0;
   bool guided = false;              // Bm == 2B
   float guidance = 1.0f;

@@ -232,6 +232,8 @@ static int run_classify(const std::vector<std::string>& argv) {
   }
   if (g_stop) std::fprintf(out, "stopped after %lld frames\n", static_cast<long long>(done));
   else if (ended && args.has("video")) std::fprintf(out, "end of video after %lld frames\n", static_cast<long long>(done));
+  else if (ended && source->live())
+    std::fprintf(out, "%s stopped delivering frames after %lld\n", source->describe().c_str(), static_cast<long long>(done));
 
   const MemoryReport mem = arena.report();
   std::fprintf(out, "%s memory: weights %s, activations %s, workspace %s; peak %s\n", use_cpu ? "host" : "device",

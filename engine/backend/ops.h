@@ -95,6 +95,7 @@ struct SamplerStepArgs {
   Tensor* step = nullptr;             // i32 [1]: current step; the op increments it after reading
   const Tensor* seeds = nullptr;      // i64 [B]: per-image noise seed, so noise is independent of batch position
   const Tensor* noise = nullptr;      // test hook, optional f32 [K, B, H, W, C]: noise[step] replaces Philox
+  Tensor* pred_x0 = nullptr;          // optional f32 [B, H, W, C]: receives the predicted clean latent (previews)
   float guidance = 1.0f;              // classifier-free guidance scale (used when Bm == 2B)
   int guided_channels = 3;            // guidance applies to channels [0, guided_channels)
   bool learned_sigma = true;          // Cm == 2C: last C channels interpolate the log-variance

@@ -62,6 +62,11 @@ SamplerShape check_sampler_args(const SamplerStepArgs& a, Device device) {
               "sampler_step: injected noise must be f32 [K,B,H,W,C] = [", s.steps, ",", s.batch, ",", s.height, ",",
               s.width, ",", s.channels, "], got ", a.noise->describe());
   }
+  if (a.pred_x0) {
+    require(a.pred_x0, "pred_x0", device);
+    BLR_CHECK(a.pred_x0->dtype() == DType::F32 && a.pred_x0->shape() == x.shape(),
+              "sampler_step: pred_x0 must be f32 ", shape_str(x.shape()), ", got ", a.pred_x0->describe());
+  }
   return s;
 }
 

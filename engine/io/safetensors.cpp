@@ -80,7 +80,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::from_memory(std::shared_ptr<co
   json header;
   try {
     header = json::parse(hdr, hdr + header_len);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1E99999
     fail(label, cat("header is not valid JSON (", e.what(), ")"));
   }
   if (!header.is_object()) fail(label, cat("header is a JSON ", header.type_name(), ", expected an object"));

@@ -8,6 +8,7 @@
 #include "engine/backend/cuda/cuda_ops.h"
 #include "engine/backend/ops.h"
 #include "engine/core/cuda_check.h"
+#include "engine/core/device.h"
 #include "engine/core/error.h"
 #include "engine/core/log.h"
 #include "engine/core/stream.h"
@@ -61,9 +62,16 @@ VitClassifier::VitClassifier(const VitModel& model, Ops& ops, Arena& arena, cons
   graphs_ = std::make_unique<GraphRunner>();
   graphs_->set_enabled(options.use_graphs && cuda_ != nullptr);
   if (cuda_) {
+    int device = 0;
+    BLR_CUDA_CHECK(cudaGetDevice(&device));
+    zero_copy_ = query_device(device).integrated;
     events_ = std::make_unique<Events>();
-    host_probs_ = Tensor::zeros(buffers_.probs.shape(), DType::F32);
-    host_indices_ = Tensor::zeros(buffers_.indices.shape(), DType::I32);
+    // Results come back through pinned memory so their copy is a true async transfer.
+    const size_t bytes = buffers_.probs.nbytes();
+    results_ = PinnedBuffer(2 * bytes);
+    host_probs_ = Tensor::from_blob(results_.host(), buffers_.probs.shape(), DType::F32, Device::CPU);
+    host_indices_ = Tensor::from_blob(static_cast<char*>(results_.host()) + bytes, buffers_.indices.shape(),
+                                      DType::I32, Device::CPU);
   }
 }
 
@@ -89,34 +97,48 @@ void VitClassifier::stage_frames(const std::vector<Tensor>& frames) {
     offsets[i] = total;
     total += (frames[i].nbytes() + kFrameAlign - 1) / kFrameAlign * kFrameAlign;
   }
-  const size_t have = frame_buffer_.defined() ? frame_buffer_.nbytes() : 0;
+  const size_t have = staging_.size();
   if (total > have) {
     const size_t grown = std::max(total, have + have / 2);
     ops_.synchronize();
-    // Captured graphs point into the old buffer: drop them before it goes.
+    // Captured graphs point into the old buffers: drop them before those go.
     graphs_->clear();
     warmed_.clear();
     frame_buffer_ = Tensor();
-    frame_buffer_ = Tensor::empty({static_cast<int64_t>(grown)}, DType::U8, arena_, MemCategory::Activations,
-                                  "vit input frames");
-    staging_ = PinnedBuffer(grown);
+    frame_accounting_.reset();
+    staging_ = PinnedBuffer();
+    if (zero_copy_) {
+      // Integrated GPU (Jetson): host and device share DRAM, so the kernel reads the mapped pinned buffer
+      // and there is nothing to upload.
+      staging_ = PinnedBuffer(grown, true);
+      frame_accounting_ = arena_.account(grown, MemCategory::Activations, "vit input frames (mapped)");
+    } else {
+      frame_buffer_ = Tensor::empty({static_cast<int64_t>(grown)}, DType::U8, arena_, MemCategory::Activations,
+                                    "vit input frames");
+      staging_ = PinnedBuffer(grown);
+    }
   }
   staged_bytes_ = total;
   device_frames_.clear();
   char* host = static_cast<char*>(staging_.host());
-  char* dev = static_cast<char*>(frame_buffer_.data());
+  char* dev = static_cast<char*>(zero_copy_ ? staging_.device() : frame_buffer_.data());
   for (size_t i = 0; i < frames.size(); ++i) {
     std::memcpy(host + offsets[i], frames[i].data(), frames[i].nbytes());
     device_frames_.push_back(Tensor::from_blob(dev + offsets[i], frames[i].shape(), DType::U8, Device::CUDA,
-                                               frame_buffer_.holder()));
+                                               zero_copy_ ? nullptr : frame_buffer_.holder()));
   }
 }
 
-ClassifyResult VitClassifier::classify(const std::vector<Tensor>& frames_in) {
+void VitClassifier::upload_frames() {
+  if (zero_copy_ || staged_bytes_ == 0) return;
+  BLR_CUDA_CHECK(cudaMemcpyAsync(frame_buffer_.data(), staging_.host(), staged_bytes_, cudaMemcpyHostToDevice,
+                                 cuda_->stream()));
+}
+
+std::vector<Tensor> VitClassifier::checked_frames(const std::vector<Tensor>& frames_in, std::string* sizes) const {
   if (frames_in.empty() || static_cast<int64_t>(frames_in.size()) > options_.batch)
     throw InputError(cat("classify: ", frames_in.size(), " frames for a batch of ", options_.batch));
   std::vector<Tensor> frames;
-  std::string sizes;
   for (size_t i = 0; i < frames_in.size(); ++i) {
     const Tensor& f = frames_in[i];
     if (!f.defined() || f.device() != Device::CPU || f.dtype() != DType::U8 || f.ndim() != 3 || f.dim(2) != 3 ||
@@ -124,9 +146,27 @@ ClassifyResult VitClassifier::classify(const std::vector<Tensor>& frames_in) {
       throw InputError(cat("classify: frame ", i, ": expected a host u8 [H,W,3] BGR image, got ",
                            f.defined() ? f.describe() : std::string("nothing")));
     frames.push_back(f.is_contiguous() ? f : f.to_host());
-    sizes += cat(i ? "," : "", f.dim(1), "x", f.dim(0));
+    if (sizes) *sizes += cat(i ? "," : "", f.dim(1), "x", f.dim(0));
   }
+  return frames;
+}
+
+ClassifyResult VitClassifier::classify(const std::vector<Tensor>& frames_in) {
+  std::string sizes;
+  const std::vector<Tensor> frames = checked_frames(frames_in, &sizes);
   return run(cat("frames/n=", frames.size(), "/", sizes), frames.size(), &frames);
+}
+
+void VitClassifier::prepare_input(const std::vector<Tensor>& frames_in) {
+  const std::vector<Tensor> frames = checked_frames(frames_in, nullptr);
+  if (!cuda_) {
+    enqueue_preprocess(frames);
+    return;
+  }
+  stage_frames(frames);
+  upload_frames();
+  enqueue_preprocess(device_frames_);
+  ops_.synchronize();
 }
 
 ClassifyResult VitClassifier::classify_input() {
@@ -155,16 +195,17 @@ ClassifyResult VitClassifier::run(const std::string& what, size_t count, const s
     warmed_.clear();
   }
   auto upload = [&] {
-    if (frames)
-      BLR_CUDA_CHECK(cudaMemcpyAsync(frame_buffer_.data(), staging_.host(), staged_bytes_, cudaMemcpyHostToDevice, stream));
+    if (frames) upload_frames();
   };
   auto work = [&] {
     if (frames) enqueue_preprocess(device_frames_);
     record_event(events_->preprocessed.get(), stream);
     vit_forward(ops_, model_, buffers_);
   };
-  if (options_.warm_up && !warmed_.count(key)) {
-    // Planning run (sizes scratch buffers, lets libraries choose algorithms), then the capture.
+  // A new graph needs its planning run and its capture before a replay can be timed; eager launches only
+  // need the very first run out of the way (scratch sizing, library algorithm choice).
+  const bool warm = options_.warm_up && (graphs_->enabled() ? !warmed_.count(key) : warmed_.empty());
+  if (warm) {
     upload();
     graphs_->run(key, stream, work);
     if (graphs_->enabled()) graphs_->run(key, stream, work);

@@ -4,8 +4,11 @@
 //   upload (async copy from pinned memory) -> [ preprocess each frame (resize, crop, BGR->RGB, normalise)
 //   -> network -> softmax top-k ]  -> copy of the k results back
 // where the bracket is one CUDA graph, captured once per (batch, mode, dtype, frame sizes) and replayed
-// (GraphRunner). Stage times come from CUDA events, one of them recorded inside the graph. On the CPU
-// backend the same sequence runs eagerly and is timed with the host clock.
+// (GraphRunner). On an integrated GPU (Jetson) the frames stay in mapped pinned memory that the
+// preprocessing kernel reads directly: no upload at all. Stage times come from CUDA events, one of them
+// recorded inside the graph. On the CPU backend the same sequence runs eagerly, timed by the host clock.
+// One classifier per CudaOps when several run with different batch sizes: a captured graph holds the
+// addresses of the ops' scratch buffers, which another configuration's planning run could regrow.
 #pragma once
 
 #include <chrono>
@@ -66,9 +69,13 @@ class VitClassifier {
   ClassifyResult classify(const std::vector<Tensor>& frames);
   // Runs the network on input() as it is (filled by the caller: tests, benchmarks).
   ClassifyResult classify_input();
+  // Uploads and preprocesses frames into input() without running the network (tests compare backends'
+  // preprocessing this way), then waits for it.
+  void prepare_input(const std::vector<Tensor>& frames);
 
-  // Planned buffers: input() is [batch, S, S, 3] in the model dtype on the model's device; logits(),
-  // probs() and indices() hold the last run's outputs.
+  // Planned buffers: input() is [batch, S, S, 3] in the model dtype on the model's device. Its memory is
+  // reused by the network, so it holds the preprocessed batch only until the network runs; logits,
+  // probs and indices in buffers() hold the last run's outputs.
   Tensor& input() { return buffers_.image; }
   const VitBuffers& buffers() const { return buffers_; }
   // Enqueues forward + top-k on input() without synchronising (what `blr bench` captures and times).
@@ -80,9 +87,11 @@ class VitClassifier {
 
  private:
   struct Events;
+  std::vector<Tensor> checked_frames(const std::vector<Tensor>& frames, std::string* sizes) const;
   ClassifyResult run(const std::string& key, size_t count, const std::vector<Tensor>* frames);
   void enqueue_preprocess(const std::vector<Tensor>& frames);
   void stage_frames(const std::vector<Tensor>& frames);
+  void upload_frames();
   ClassifyResult collect(size_t count);
 
   const VitModel& model_;
@@ -95,13 +104,17 @@ class VitClassifier {
   std::unique_ptr<GraphRunner> graphs_;
   std::unique_ptr<Events> events_;
   std::set<std::string> warmed_;
-  // Uploaded frames: one device buffer, each frame at a 256-byte aligned offset; grown on demand (which
-  // drops captured graphs, since they hold the old address).
+  // Uploaded frames: one device buffer, each frame at a 256-byte aligned offset, filled from a pinned
+  // staging buffer; grown on demand (which drops captured graphs, since they hold the old address). On an
+  // integrated GPU the staging buffer is mapped and read by the kernel directly (zero copy).
+  bool zero_copy_ = false;
   Tensor frame_buffer_;
   PinnedBuffer staging_;
+  std::shared_ptr<void> frame_accounting_;
   size_t staged_bytes_ = 0;
   std::vector<Tensor> device_frames_;
-  Tensor host_probs_, host_indices_;
+  PinnedBuffer results_;
+  Tensor host_probs_, host_indices_;  // views of results_
 };
 
 }  // namespace blr

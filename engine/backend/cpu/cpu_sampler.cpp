@@ -65,7 +65,9 @@ void CpuOps::sampler_step(const SamplerStepArgs& a) {
       float noise = z[e % 4];
       if (need_noise && a.noise) noise = a.noise->data_as<const float>()[(s * B + b) * per_image + e];
       const int64_t xi = b * per_image + e;
-      x[xi] = kern::sampler_update(mode, row, x[xi], eps, a.learned_sigma, v, noise);
+      const float x0 = kern::predict_x0(row, x[xi], eps);
+      if (a.pred_x0) a.pred_x0->data_as<float>()[xi] = x0;
+      x[xi] = kern::sampler_update(mode, row, x[xi], x0, a.learned_sigma, v, noise);
       if (in) {
         in[xi] = x[xi];
         if (sh.in_batch == 2 * B) in[xi + B * per_image] = x[xi];

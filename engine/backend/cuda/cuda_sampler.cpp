@@ -42,6 +42,7 @@ void CudaOps::sampler_step(const SamplerStepArgs& a) {
   p.step = a.step->data_as<int32_t>();
   p.seeds = a.seeds->data_as<const int64_t>();
   p.noise = a.noise ? a.noise->data_as<const float>() : nullptr;
+  p.pred_x0 = a.pred_x0 ? a.pred_x0->data_as<float>() : nullptr;
   p.batch = static_cast<int>(sh.batch);
   p.pixels = static_cast<int>(sh.height * sh.width);
   p.channels = static_cast<int>(sh.channels);

@@ -6,6 +6,7 @@
 
 #include "engine/core/error.h"
 #include "engine/io/checkpoint.h"
+#include "engine/models/dit/dit_keymap.h"
 
 namespace blr {
 
@@ -106,7 +107,7 @@ DitConfig infer_dit_config(const Checkpoint& ckpt) {
                          " or ", 2 * c.in_channels, " (learned sigma)"));
   c.learn_sigma = out_ch == 2 * c.in_channels;
 
-  const char* kTable = "y_embedder.embedding_table";
+  const std::string kTable = dit_label_table_name(ckpt);
   if (!ckpt.has(kTable)) throw InputError(cat(path, ": tensor '", kTable, "' not found"));
   const Shape ts = ckpt.info(kTable).shape;
   if (ts.size() != 2 || ts[1] != c.hidden || ts[0] < 2)

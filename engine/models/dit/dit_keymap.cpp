@@ -17,6 +17,12 @@ DitLayout detect_dit_layout(const Checkpoint& ckpt) {
                                     "'pos_embed.proj.weight' + 'proj_out_2.weight' found)"));
 }
 
+std::string dit_label_table_name(const Checkpoint& ck) {
+  const char* kFull = "y_embedder.embedding_table.weight";
+  if (ck.has(kFull) || !ck.has("y_embedder.embedding_table")) return kFull;
+  return "y_embedder.embedding_table";
+}
+
 namespace {
 
 const char* const kLayerSuffixes[] = {"weight",    "bias",      "lowrank_A", "lowrank_B", "monarch_R",
@@ -69,6 +75,7 @@ class DiffusersDitReader final : public CheckpointReader {
     const std::string emb = "transformer_blocks.0.norm1.emb.";
     layer("t_embedder.mlp.0", emb + "timestep_embedder.linear_1");
     layer("t_embedder.mlp.2", emb + "timestep_embedder.linear_2");
+    alias("y_embedder.embedding_table.weight", emb + "class_embedder.embedding_table.weight");
     alias("y_embedder.embedding_table", emb + "class_embedder.embedding_table");
     for (int64_t n = 0; n < depth; ++n) {
       const std::string d = cat("transformer_blocks.", n, "."), o = cat("blocks.", n, ".");
@@ -138,7 +145,7 @@ class DiffusersDitReader final : public CheckpointReader {
   void check_copy(const std::string& block_prefix, const std::string& first_prefix) {
     for (const char* name : {"timestep_embedder.linear_1.weight", "timestep_embedder.linear_1.bias",
                              "timestep_embedder.linear_2.weight", "timestep_embedder.linear_2.bias",
-                             "class_embedder.embedding_table"}) {
+                             "class_embedder.embedding_table.weight", "class_embedder.embedding_table"}) {
       const std::string copy = block_prefix + name, first = first_prefix + name;
       if (!src_.has(copy)) continue;  // a file may keep only block 0's copy
       if (!src_.has(first) || !same_bytes(src_.get(copy), src_.get(first)))

@@ -103,7 +103,7 @@ DitModel DitModel::load(const Checkpoint& file, const DitLoadOptions& options) {
 
   m.t_mlp0_ = load("t_embedder.mlp.0", c.freq_dim, H);
   m.t_mlp2_ = load("t_embedder.mlp.2", H, H);
-  m.y_table_ = upload(ck.get_checked("y_embedder.embedding_table", {c.num_classes + 1, H}, m.dtype_), m.dtype_, arena,
+  m.y_table_ = upload(ck.get_checked(dit_label_table_name(ck), {c.num_classes + 1, H}, m.dtype_), m.dtype_, arena,
                       "dit y_embedder");
 
   m.blocks_.resize(c.depth);

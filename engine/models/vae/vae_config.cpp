@@ -47,6 +47,35 @@ int VaeConfig::upscale() const {
   return f;
 }
 
+double VaeConfig::decode_flops(int64_t batch, int64_t h, int64_t w) const {
+  auto conv = [](double pixels, double co, double ci, double k) { return 2.0 * pixels * co * ci * k * k; };
+  double f = 0, H = static_cast<double>(h), W = static_cast<double>(w);
+  auto resnet = [&](double ci, double co) {
+    return conv(H * W, co, ci, 3) + conv(H * W, co, co, 3) + (ci != co ? conv(H * W, co, ci, 1) : 0.0);
+  };
+  const double mid = mid_channels;
+  if (post_quant_conv) f += conv(H * W, latent_channels, latent_channels, 1);
+  f += conv(H * W, mid, latent_channels, 3);
+  f += 2 * resnet(mid, mid);
+  if (mid_attention) {
+    const double S = H * W;
+    f += 2.0 * S * 4 * mid * mid + 4.0 * S * S * mid;  // q, k, v, out projections; QKᵀ and PV
+  }
+  double cin = mid;
+  for (size_t b = 0; b < block_channels.size(); ++b) {
+    const double co = block_channels[b];
+    for (int r = 0; r < resnets_per_block; ++r) f += resnet(r == 0 ? cin : co, co);
+    if (block_upsample[b]) {
+      H *= 2;
+      W *= 2;
+      f += conv(H * W, co, co, 3);
+    }
+    cin = co;
+  }
+  f += conv(H * W, out_channels, cin, 3);
+  return f * static_cast<double>(batch);
+}
+
 std::string VaeConfig::describe() const {
   std::ostringstream os;
   os << "VAE decoder: latent " << latent_channels << " -> " << out_channels << " channels, mid " << mid_channels

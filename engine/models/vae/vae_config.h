@@ -5,6 +5,7 @@
 //   "vae.attention_heads" (1: the SD VAE's mid-block attention is a single head over all channels).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct VaeConfig {
   bool legacy_attention_keys = false;  // query/key/value/proj_attn instead of to_q/to_k/to_v/to_out.0
 
   int upscale() const;               // 2^(number of upsampling blocks): 8 for SD
+  // Multiply-adds ×2 of one decode of a [batch, h, w] latent: convolutions, the attention's projections
+  // and both attention products (norms, adds and upsampling are not counted). SD at 32x32: ≈ 622 GFLOP.
+  double decode_flops(int64_t batch, int64_t h, int64_t w) const;
   std::string describe() const;      // one line for logs
 };
 

@@ -306,6 +306,17 @@ size_t VaeDecoder::activation_bytes() const {
 
 void VaeDecoder::release_buffers() { plans_.clear(); }
 
+size_t VaeDecoder::planned_activation_bytes(const Shape& latent_shape, DType latent_dtype, DType image_dtype) const {
+  const Device device = arena_ ? arena_->device() : Device::CPU;
+  const Tensor latent = Tensor::from_blob(nullptr, latent_shape, latent_dtype, device);
+  Tensor image = Tensor::from_blob(nullptr, image_shape(latent_shape), image_dtype, device);
+  Pass plan(nullptr, dtype_, device, nullptr);
+  run(plan, latent, image);
+  size_t bytes = 0;
+  for (int64_t n : plan.needs()) bytes += static_cast<size_t>(n) * dtype_size(dtype_);
+  return bytes;
+}
+
 namespace {
 
 void resnet_forward(Pass& P, const Resnet& r, const VaeConfig& c, Tensor& x, int& x_role) {

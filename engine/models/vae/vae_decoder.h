@@ -58,6 +58,9 @@ class VaeDecoder {
   // buffers only on the first call for a shape; no allocation, sync or host copy afterwards.
   void decode(Ops& ops, const Tensor& latent, Tensor& image);
 
+  // Bytes of activation buffers a decode of `latent_shape` would allocate (latent and image of the given
+  // dtypes, contiguous), without allocating: for memory budgets before anything runs.
+  size_t planned_activation_bytes(const Shape& latent_shape, DType latent_dtype, DType image_dtype) const;
   // Bytes of activation buffers held for all shapes decoded so far; and their release (graphs captured
   // over them must be dropped first).
   size_t activation_bytes() const;

@@ -1,0 +1,53 @@
+// Knobs and introspection for the CUDA linear family (dense, low-rank, Monarch, BLAST; the ops live in
+// cuda_linear.cpp and cuda_blr.cpp). The defaults are what models use; tests force each path in turn to
+// check all of them against the CPU reference, and `blr bench-layer` exposes them for experiments.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace blr {
+
+// Which implementation runs a stage of a BLR layer.
+//   TensorCore: mma.sync kernels (f16/bf16 with 16-byte aligned rows; otherwise falls back to Simt)
+//   Simt:       CUDA-core fp32 kernels (any dtype, any alignment; the f32 path)
+//   CublasLt:   cuBLASLt batched GEMM with its epilogue (stages that are plain batched GEMMs: both
+//               low-rank stages and the second stage of Monarch/BLAST; ignored for the first stage of
+//               Monarch/BLAST, which need the permuting store or the fused S mix)
+//   Auto:       TensorCore where possible; cuBLASLt for f32, for unaligned GEMM stages, and on sm_90+ for
+//               second stages of at least lt_min_macs MACs whose activation cuBLASLt fuses (wgmma wins
+//               there); Simt otherwise.
+enum class BlrStagePath : uint8_t { Auto, TensorCore, Simt, CublasLt };
+const char* blr_stage_path_name(BlrStagePath p);         // "auto", "tc", "simt", "lt"
+BlrStagePath parse_blr_stage_path(const std::string& s);  // throws InputError on anything else
+
+struct BlrKernelOptions {
+  BlrStagePath stage1 = BlrStagePath::Auto;
+  BlrStagePath stage2 = BlrStagePath::Auto;
+  bool pdl = true;   // programmatic dependent launch of stage 2 after stage 1 (sm_90+)
+  int tile1 = 0;     // stage-1 tile id for experiments, 0 = cost model (kern::*_tile_names())
+  int tile2 = 0;     // stage-2 tile id
+  int64_t lt_min_macs = 4000000000LL;
+};
+
+// Process-wide options, read once from the environment: BLR_STAGE1, BLR_STAGE2 (auto|tc|simt|lt),
+// BLR_PDL (0/1), BLR_TILE1, BLR_TILE2, BLR_LT_MIN_MACS. Change them only while no other thread runs ops.
+BlrKernelOptions& blr_kernel_options();
+
+// Sets the options for a scope and restores the previous ones after (tests, benchmarks).
+class ScopedBlrKernelOptions {
+ public:
+  explicit ScopedBlrKernelOptions(const BlrKernelOptions& o) : saved_(blr_kernel_options()) { blr_kernel_options() = o; }
+  ~ScopedBlrKernelOptions() { blr_kernel_options() = saved_; }
+  ScopedBlrKernelOptions(const ScopedBlrKernelOptions&) = delete;
+  ScopedBlrKernelOptions& operator=(const ScopedBlrKernelOptions&) = delete;
+
+ private:
+  BlrKernelOptions saved_;
+};
+
+// What the most recent linear-family op on this thread launched, e.g.
+// "blast: s1 tc-mix 32x32/b<=16 w4 s4 smem 68K (128 CTAs) | s2 tc 64x64 w4 s4 (576 CTAs) pdl".
+const std::string& last_linear_plan();
+
+}  // namespace blr

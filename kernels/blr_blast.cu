@@ -1,0 +1,357 @@
+// BLAST stage 1: z_k = Σ_j s_kj ⊙ (x_j · V_jᵀ) for all k, fused (see blr_blast.h for the math).
+//
+// Shape of the work: the S mixing couples all b input blocks of one (token, feature) pair but nothing
+// else, so a CTA takes a BM-token × BN-feature tile and runs the tensor-core mainloop over b segments
+// (segment j: K = i/b columns of x against V_j's BN rows). At the end of each segment the warps park y_j
+// in shared memory (fp32, rows padded by 4 floats so the mixing reads are conflict-free). Then every warp
+// mixes: a lane holds y_0..y_{b-1} of 2 rows × 4 features in registers (b <= BMAX, unrolled with guards)
+// and, for each output block k, reads s_k0..s_k{b-1} for its 4 features (8 distinct addresses per warp:
+// one shared-memory wavefront) and accumulates b² FMAs per element in fp32 before one rounding to the
+// storage type. z is written once, [tokens, b, r] row-major, which is exactly what the second stage's
+// batched U GEMM reads. Cost of the mixing: b²·r FMAs per token on CUDA cores (7% of the tensor-core MACs
+// for DiT b=9) — small next to the GEMM, and it needs no extra pass over memory.
+//
+// Tiles: 128×64 / 64×64 / 32×32 (fp32 y stash = b·BM·(BN+4)·4 bytes; b=9 at 64×64 takes ~157 KiB, so
+// b=9 gets 64×64 or 32×32 and small b can use 128×64). The cost model in blr_launch.cuh picks per shape.
+// The SIMT kernel does the same with fp32 FMA and element-wise loads (f32 storage, odd shapes).
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/blr_blast.h"
+#include "kernels/blr_launch.cuh"
+#include "kernels/blr_simt.cuh"
+#include "kernels/blr_tile.cuh"
+
+namespace blr::kern {
+
+namespace {
+
+struct BlastParams {
+  const void* x;
+  long long ldx;
+  const void* V;
+  const void* S;
+  void* z;
+  int M, b, r, ib;
+  int n_tiles;    // rank slices; grid.x = m_tiles·n_tiles, slice fastest (CTAs sharing x rows run together)
+  int vec_store;  // z rows allow 8-byte stores of 4 elements (r % 4 == 0)
+};
+
+constexpr int kMixRows = 2;  // rows per lane in the mixing phase (each lane: 2 rows × 4 features)
+
+template <typename T>
+__device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, bool vec) {
+  if (vec && valid >= 4) {
+    uint2 w;
+    w.x = tile::pack2<T>(v[0], v[1]);
+    w.y = tile::pack2<T>(v[2], v[3]);
+    *reinterpret_cast<uint2*>(dst) = w;
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (e < valid) dst[e] = from_f32<T>(v[e]);
+  }
+}
+
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX>
+__global__ void __launch_bounds__(WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
+  using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
+  static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 8 rows x 32 features per warp item");
+  constexpr int kSld = BN + 4;  // stash row stride (floats)
+  extern __shared__ __align__(128) char smem[];
+  tile::pdl_launch_dependents();
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
+  const int m0 = tile_m * BM, n0 = tile_n * BN;
+  const int b = p.b, r = p.r;
+  float* stash = reinterpret_cast<float*>(smem + Core::kPipeBytes);  // [b][BM][kSld]
+  float* ss = stash + b * BM * kSld;                                 // [b·b][BN]: s_kj for this slice
+
+  // S slice (a weight: safe to read before the dependency wait inside run()).
+  const T* S = static_cast<const T*>(p.S);
+  for (int idx = tid; idx < b * b * BN; idx += Core::kThreads) {
+    const int kj = idx / BN, c = idx - kj * BN;
+    ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
+  }
+
+  const tile::Operand A{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
+  const tile::Operand B{static_cast<const char*>(p.V) + 2LL * n0 * p.ib, 2LL * p.ib, 2LL * r * p.ib, r - n0};
+  const int wm0 = (warp / WN) * Core::kWarpM, wn0 = (warp % WN) * Core::kWarpN;
+  typename Core::Acc acc;
+  Core::zero(acc);
+  Core::run(smem, A, B, p.ib, b, acc, [&](int seg, typename Core::Acc& a) {
+    float* ys = stash + seg * BM * kSld;
+#pragma unroll
+    for (int mi = 0; mi < Core::MI; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < Core::NI; ++ni) {
+        const int row = wm0 + mi * 16 + (lane >> 2), col = wn0 + ni * 8 + (lane & 3) * 2;
+        *reinterpret_cast<float2*>(ys + row * kSld + col) = make_float2(a[mi][ni][0], a[mi][ni][1]);
+        *reinterpret_cast<float2*>(ys + (row + 8) * kSld + col) = make_float2(a[mi][ni][2], a[mi][ni][3]);
+      }
+  });
+  // run() ended with a barrier: every y_j tile and the S slice are visible to all warps.
+
+  constexpr int kColGroups = BN / 32;
+  constexpr int kItems = (BM / (4 * kMixRows)) * kColGroups;
+  constexpr int kWarps = WM * WN;
+  const int rg = lane >> 3, cq = lane & 7;
+  T* z = static_cast<T*>(p.z);
+  const long long ldz = static_cast<long long>(b) * r;
+  const bool vec = p.vec_store != 0;
+  for (int it = warp; it < kItems; it += kWarps) {
+    const int ir = it / kColGroups, ic = it - ir * kColGroups;
+    const int col = ic * 32 + cq * 4, gc = n0 + col;
+    const int row0 = ir * (4 * kMixRows) + rg;  // rows row0 + 4·rr
+    float y[BMAX][kMixRows][4];
+#pragma unroll
+    for (int j = 0; j < BMAX; ++j) {
+      if (j < b) {
+#pragma unroll
+        for (int rr = 0; rr < kMixRows; ++rr) {
+          const float4 v = *reinterpret_cast<const float4*>(stash + (j * BM + row0 + 4 * rr) * kSld + col);
+          y[j][rr][0] = v.x;
+          y[j][rr][1] = v.y;
+          y[j][rr][2] = v.z;
+          y[j][rr][3] = v.w;
+        }
+      }
+    }
+    for (int k = 0; k < b; ++k) {
+      float o[kMixRows][4] = {};
+#pragma unroll
+      for (int j = 0; j < BMAX; ++j) {
+        if (j < b) {
+          const float4 s = *reinterpret_cast<const float4*>(ss + (k * b + j) * BN + col);
+#pragma unroll
+          for (int rr = 0; rr < kMixRows; ++rr) {
+            o[rr][0] = fmaf(s.x, y[j][rr][0], o[rr][0]);
+            o[rr][1] = fmaf(s.y, y[j][rr][1], o[rr][1]);
+            o[rr][2] = fmaf(s.z, y[j][rr][2], o[rr][2]);
+            o[rr][3] = fmaf(s.w, y[j][rr][3], o[rr][3]);
+          }
+        }
+      }
+#pragma unroll
+      for (int rr = 0; rr < kMixRows; ++rr) {
+        const int gm = m0 + row0 + 4 * rr;
+        if (gm < p.M && gc < r) store4<T>(z + gm * ldz + k * r + gc, o[rr], r - gc, vec);
+      }
+    }
+  }
+}
+
+template <typename T, int BM, int BN>
+__global__ void __launch_bounds__(simt::kThreads) blast_stage1_simt_kernel(BlastParams p) {
+  using Core = simt::SimtCore<T, BM, BN>;
+  extern __shared__ __align__(128) char smem[];
+  float* stash = reinterpret_cast<float*>(smem);  // [b][BM][BN], each thread touches only its own elements
+  tile::pdl_launch_dependents();
+  tile::pdl_wait();
+  const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
+  const int m0 = tile_m * BM, n0 = tile_n * BN;
+  const int b = p.b, r = p.r;
+  const simt::SimtOperand<T> A{static_cast<const T*>(p.x) + m0 * p.ldx, p.ldx, p.ib, p.M - m0};
+  const simt::SimtOperand<T> B{static_cast<const T*>(p.V) + static_cast<long long>(n0) * p.ib, p.ib,
+                               static_cast<long long>(r) * p.ib, r - n0};
+  typename Core::Acc acc = {};
+  Core::run(A, B, p.ib, b, acc, [&](int seg, typename Core::Acc& a) {
+#pragma unroll
+    for (int i = 0; i < Core::TM; ++i)
+#pragma unroll
+      for (int j = 0; j < Core::TN; ++j)
+        stash[(seg * BM + Core::ty() + 16 * i) * BN + Core::tx() + 16 * j] = a[i][j];
+  });
+  const T* S = static_cast<const T*>(p.S);
+  T* z = static_cast<T*>(p.z);
+  const long long ldz = static_cast<long long>(b) * r;
+  for (int i = 0; i < Core::TM; ++i) {
+    const int row = Core::ty() + 16 * i, gm = m0 + row;
+    if (gm >= p.M) continue;
+    for (int j = 0; j < Core::TN; ++j) {
+      const int col = Core::tx() + 16 * j, gc = n0 + col;
+      if (gc >= r) continue;
+      for (int k = 0; k < b; ++k) {
+        float o = 0.0f;
+        for (int jj = 0; jj < b; ++jj) o = fmaf(to_f32(S[(k * b + jj) * r + gc]), stash[(jj * BM + row) * BN + col], o);
+        z[gm * ldz + k * r + gc] = from_f32<T>(o);
+      }
+    }
+  }
+}
+
+// ---- tile table ------------------------------------------------------------------------------------
+
+struct BlastTc {
+  int id;
+  const char* name;
+  int bm, bn, warps, stages, bmax, pipe_bytes;
+  double eff;
+  void (*kernel)(BlastParams);
+  int smem(int b) const { return pipe_bytes + b * bm * (bn + 4) * 4 + b * b * bn * 4; }
+};
+
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX>
+BlastTc make_blast(int id, const char* name, double eff) {
+  using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
+  return {id, name, BM, BN, WM * WN, STAGES, BMAX, Core::kPipeBytes, eff,
+          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX>};
+}
+
+template <typename T>
+const std::vector<BlastTc>& blast_configs() {
+  static const std::vector<BlastTc> cfgs = {
+      // Small tiles serve small token counts, where a CTA's serial K loop (all b segments) is latency-bound:
+      // a deeper pipeline keeps more 16-byte copies in flight per SM.
+      make_blast<T, 128, 64, 4, 2, 4, 4>(1, "128x64/b<=4", 0.80),  // warp 32x32
+      make_blast<T, 64, 64, 2, 4, 4, 4>(2, "64x64/b<=4", 0.60),    // warp 32x16
+      make_blast<T, 32, 32, 2, 2, 8, 4>(3, "32x32/b<=4", 0.40),    // warp 16x16
+      make_blast<T, 64, 64, 2, 4, 4, 16>(4, "64x64/b<=16", 0.60),
+      make_blast<T, 32, 32, 2, 2, 8, 16>(5, "32x32/b<=16", 0.40),
+  };
+  return cfgs;
+}
+
+struct Choice {
+  bool tc = false;
+  BlastTc cfg{};
+  int smem = 0;
+  int simt_tile = 32;
+  unsigned m_tiles = 0, n_tiles = 0;
+};
+
+bool args_sane(const BlastStage1Args& a) {
+  if (a.M < 0 || a.b < 1 || a.r < 0 || a.ib < 0) return false;
+  if (a.M > INT32_MAX || a.r > INT32_MAX || a.ib > INT32_MAX) return false;
+  if (static_cast<long long>(a.b) * a.b * a.r > INT32_MAX || static_cast<long long>(a.b) * a.r * a.ib > INT32_MAX)
+    return false;
+  if (a.M == 0 || a.r == 0) return true;
+  return a.z && (a.ib == 0 || (a.x && a.V)) && a.S;
+}
+
+bool tc_shape_ok(const BlastStage1Args& a) {
+  if (a.dt != DT::BF16 && a.dt != DT::F16) return false;
+  if (device_caps().cc < 80 || a.b > 16) return false;
+  // ib > 0: with no K at all no segment would end, and the stash the mix reads would never be written.
+  return a.ib > 0 && a.ib % 8 == 0 && (a.M <= 1 || a.ldx % 8 == 0) && launch::aligned16(a.x) &&
+         launch::aligned16(a.V);
+}
+
+template <typename T>
+Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
+  Choice ch;
+  const DeviceCaps& caps = device_caps();
+  if constexpr (!std::is_same<T, float>::value) {
+    if (l.path != BlrPath::Simt && tc_shape_ok(a)) {
+      double best = 1e300;
+      for (const BlastTc& c : blast_configs<T>()) {
+        if (l.tile != 0 && l.tile != c.id) continue;
+        if (a.b > c.bmax || c.smem(a.b) > caps.smem_optin) continue;
+        const launch::KernelInfo info =
+            launch::kernel_info(reinterpret_cast<const void*>(c.kernel), c.warps * 32, c.smem(a.b));
+        if (info.status != cudaSuccess || info.occupancy <= 0) continue;
+        const long long tiles = ((a.M + c.bm - 1) / c.bm) * ((a.r + c.bn - 1) / c.bn);
+        const double mix = static_cast<double>(a.b) * a.b * c.bm * c.bn / 128.0;  // FMA-pipe cycles
+        const double est = launch::estimate_cycles(tiles, c.bm, c.bn, static_cast<long long>(a.b) * a.ib,
+                                                   info.occupancy, c.eff, caps.sms, c.stages, mix);
+        if (est < best) {
+          best = est;
+          ch.cfg = c;
+          ch.tc = true;
+        }
+      }
+    }
+  }
+  if (ch.tc) {
+    ch.smem = ch.cfg.smem(a.b);
+    ch.m_tiles = static_cast<unsigned>((a.M + ch.cfg.bm - 1) / ch.cfg.bm);
+    ch.n_tiles = static_cast<unsigned>((a.r + ch.cfg.bn - 1) / ch.cfg.bn);
+  } else {
+    // 32x32 while the fp32 stash (plus ~4 KiB of static tiles) fits comfortably, else 16x16.
+    ch.simt_tile = a.b * 32 * 32 * 4 <= std::min(caps.smem_optin - 8 * 1024, 160 * 1024) ? 32 : 16;
+    ch.smem = a.b * ch.simt_tile * ch.simt_tile * 4;
+    ch.m_tiles = static_cast<unsigned>((a.M + ch.simt_tile - 1) / ch.simt_tile);
+    ch.n_tiles = static_cast<unsigned>((a.r + ch.simt_tile - 1) / ch.simt_tile);
+  }
+  return ch;
+}
+
+BlastParams make_params(const BlastStage1Args& a, const Choice& ch) {
+  BlastParams p{};
+  p.x = a.x;
+  p.ldx = a.M <= 1 ? static_cast<long long>(a.b) * a.ib : a.ldx;
+  p.V = a.V;
+  p.S = a.S;
+  p.z = a.z;
+  p.M = static_cast<int>(a.M);
+  p.b = a.b;
+  p.r = static_cast<int>(a.r);
+  p.ib = static_cast<int>(a.ib);
+  p.n_tiles = static_cast<int>(ch.n_tiles);
+  p.vec_store = a.r % 4 == 0 && (reinterpret_cast<uintptr_t>(a.z) & 7u) == 0;
+  return p;
+}
+
+}  // namespace
+
+bool blast_stage1_tc_ok(const BlastStage1Args& a) {
+  if (!args_sane(a) || !tc_shape_ok(a)) return false;
+  bool ok = false;
+  dispatch_dtype(a.dt, [&](auto tag) -> cudaError_t {
+    using T = decltype(tag);
+    ok = choose<T>(a, BlrLaunch{}).tc;
+    return cudaSuccess;
+  });
+  return ok;
+}
+
+cudaError_t blast_stage1(const BlastStage1Args& a, const BlrLaunch& l, cudaStream_t stream) {
+  if (!args_sane(a)) return cudaErrorInvalidValue;
+  if (a.M == 0 || a.r == 0) return cudaSuccess;
+  return dispatch_dtype(a.dt, [&](auto tag) -> cudaError_t {
+    using T = decltype(tag);
+    const Choice ch = choose<T>(a, l);
+    const BlastParams p = make_params(a, ch);
+    const dim3 grid(ch.m_tiles * ch.n_tiles);
+    if (ch.tc) return launch::launch(ch.cfg.kernel, grid, dim3(ch.cfg.warps * 32), ch.smem, stream, l.pdl, p);
+    auto kernel = ch.simt_tile == 32 ? &blast_stage1_simt_kernel<T, 32, 32> : &blast_stage1_simt_kernel<T, 16, 16>;
+    const launch::KernelInfo info = launch::kernel_info(reinterpret_cast<const void*>(kernel), simt::kThreads, ch.smem);
+    if (info.status != cudaSuccess) return info.status;
+    if (info.occupancy <= 0) return cudaErrorInvalidConfiguration;  // b too large for shared memory
+    return launch::launch(kernel, grid, dim3(simt::kThreads), ch.smem, stream, l.pdl, p);
+  });
+}
+
+std::string blast_stage1_plan(const BlastStage1Args& a, const BlrLaunch& l) {
+  if (!args_sane(a)) return "invalid";
+  if (a.M == 0 || a.r == 0) return "empty";
+  std::string out;
+  dispatch_dtype(a.dt, [&](auto tag) -> cudaError_t {
+    using T = decltype(tag);
+    const Choice ch = choose<T>(a, l);
+    char buf[160];
+    const unsigned ctas = ch.m_tiles * ch.n_tiles;
+    if (ch.tc)
+      std::snprintf(buf, sizeof buf, "tc-mix %s w%d s%d smem %dK (%u CTAs)%s", ch.cfg.name, ch.cfg.warps,
+                    ch.cfg.stages, (ch.smem + 1023) / 1024, ctas, l.pdl ? " pdl" : "");
+    else
+      std::snprintf(buf, sizeof buf, "simt-mix %dx%d (%u CTAs)%s", ch.simt_tile, ch.simt_tile, ctas,
+                    l.pdl ? " pdl" : "");
+    out = buf;
+    return cudaSuccess;
+  });
+  return out;
+}
+
+std::string blast_stage1_tile_names() {
+  std::string s;
+  for (const BlastTc& c : blast_configs<__nv_bfloat16>()) s += std::to_string(c.id) + "=" + c.name + " ";
+  if (!s.empty()) s.pop_back();
+  return s;
+}
+
+}  // namespace blr::kern

@@ -1,0 +1,247 @@
+// Shared tensor-core tile code for the block-low-rank kernels (blr_gemm.cu, blr_blast.cu).
+//
+// Every BLR stage is a set of "TN" products C = A·Bᵀ with both operands K-major (activations [rows, K],
+// weights [N, K] like nn.Linear), so one mainloop serves them all:
+//   - a cp.async multi-stage pipeline of 16-byte copies global -> shared (zero-filled outside the matrix,
+//     so ragged token counts and ragged N need no special case in the math),
+//   - XOR-swizzled 64-byte tile rows so both the cp.async stores and the ldmatrix reads are free of bank
+//     conflicts,
+//   - ldmatrix.x4 + mma.sync.m16n8k16 (f16/bf16 in, fp32 accumulate): the same code for sm_80, sm_87
+//     (Jetson Orin) and sm_90 (H100; Hopper's wgmma would be faster for big tiles, see the perf notes),
+//   - a "segment" loop: the K dimension may consist of several segments (the input blocks of BLAST), and a
+//     hook sees the accumulators at the end of each one. Plain GEMMs have one segment.
+// Programmatic dependent launch (sm_90): the weight operand B is prefetched *before* griddepcontrol.wait,
+// the activation operand A after it, so a second stage launched early overlaps its weight loads with the
+// tail of the first stage. Without the launch attribute griddepcontrol.wait returns at once.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common.cuh"
+
+namespace blr::kern::tile {
+
+constexpr int kBK = 32;             // K elements per pipeline stage
+constexpr int kRowBytes = kBK * 2;  // one tile row: 32 16-bit elements = 4 chunks of 16 bytes
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// Byte offset of 16-byte chunk `c` (0..3) of tile row `row`. Rows are 64 bytes, so a 128-byte bank line
+// holds two rows; XOR-ing the chunk with bits 1..2 of the row spreads the 8 rows one ldmatrix phase reads
+// (same logical chunk) over all 8 16-byte bank slots.
+__device__ __forceinline__ uint32_t swz(int row, int c) {
+  return static_cast<uint32_t>(row * kRowBytes + ((c ^ ((row >> 1) & 3)) << 4));
+}
+
+// 16-byte global->shared copy that bypasses L1 (data is reused from shared memory, and stage-2 inputs were
+// written by another kernel). When !valid nothing is read and the 16 bytes are zero-filled.
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  const int n = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3, uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+               : "r"(addr));
+}
+
+// c += a·b for one m16n8k16 tile (row-major A fragment, "col" B fragment = B stored [n][k]).
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  __trap();
+#endif
+}
+template <>
+__device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  __trap();
+#endif
+}
+
+// Two fp32 values -> one 32-bit word of two 16-bit elements (lower address first).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Programmatic dependent launch (sm_90+). wait: block until the grids this one depends on have finished
+// and their writes are visible (no-op when launched without the attribute). launch_dependents: allow the
+// next grid in the stream, if launched with the attribute, to start its prologue now.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// One operand of the mainloop, already offset to this CTA's first row (and batch).
+// Element (row, k) of segment s lives at base + s·seg_bytes + row·ld_bytes + 2·k.
+struct Operand {
+  const char* base;
+  long long ld_bytes;
+  long long seg_bytes;
+  int rows;  // valid rows from this CTA's first row on (may exceed the tile; may be less)
+};
+
+// Copies the ROWS×kBK tile starting at k0 of segment `seg` into shared memory at s_tile (swizzled).
+// Rows >= op.rows and chunks at k >= K are zero-filled; K must be a multiple of 8 (whole 16-byte chunks).
+template <int ROWS, int NT>
+__device__ __forceinline__ void load_tile(uint32_t s_tile, const Operand& op, int seg, int k0, int K, int tid) {
+  constexpr int kChunks = ROWS * 4;
+  const char* seg_base = op.base + seg * op.seg_bytes;
+#pragma unroll
+  for (int i = 0; i < (kChunks + NT - 1) / NT; ++i) {
+    const int id = tid + i * NT;
+    if (kChunks % NT == 0 || id < kChunks) {
+      const int row = id >> 2, c = id & 3;
+      const int k = k0 + c * 8;
+      const bool ok = row < op.rows && k < K;
+      // A zero-size copy reads nothing, but its address must still be a valid, aligned global address.
+      const char* src = ok ? seg_base + row * op.ld_bytes + 2LL * k : op.base;
+      cp_async16(s_tile + swz(row, c), src, ok);
+    }
+  }
+}
+
+// The mainloop of a BM×BN CTA tile with WM×WN warps (each warp computes a (BM/WM)×(BN/WN) sub-tile out of
+// MI×NI m16n8 accumulator tiles). Shared memory: STAGES × (A tile + B tile), reusable after run().
+template <typename T, int BM, int BN, int WM, int WN, int STAGES>
+struct TcCore {
+  static constexpr int kThreads = WM * WN * 32;
+  static constexpr int kWarpM = BM / WM, kWarpN = BN / WN;
+  static constexpr int MI = kWarpM / 16, NI = kWarpN / 8;
+  static constexpr int kABytes = BM * kRowBytes, kBBytes = BN * kRowBytes;
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  static constexpr int kPipeBytes = STAGES * kStageBytes;
+  static_assert(kWarpM % 16 == 0 && kWarpN % 16 == 0, "warp tile must be a multiple of 16x16");
+  static_assert(STAGES >= 2, "need at least double buffering");
+
+  using Acc = float[MI][NI][4];
+
+  __device__ static void zero(Acc& acc) {
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+  }
+
+  // acc += A_tile · B_tileᵀ for one pipeline stage (two k16 steps).
+  __device__ static void compute_stage(uint32_t sA, uint32_t sB, int wm0, int wn0, int lane, Acc& acc) {
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk) {
+      uint32_t a[MI][4], b[NI][2];
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        // lanes 0-15: rows 0-15 at chunk 2kk; lanes 16-31: rows 0-15 at chunk 2kk+1 -> a0..a3 of m16n8k16.
+        const int row = wm0 + mi * 16 + (lane & 15);
+        ldmatrix_x4(a[mi][0], a[mi][1], a[mi][2], a[mi][3], sA + swz(row, kk * 2 + (lane >> 4)));
+      }
+#pragma unroll
+      for (int nj = 0; nj < NI / 2; ++nj) {
+        // matrices: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) -> b0,b1 of two n8 tiles.
+        const int row = wn0 + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
+        ldmatrix_x4(b[2 * nj][0], b[2 * nj][1], b[2 * nj + 1][0], b[2 * nj + 1][1],
+                    sB + swz(row, kk * 2 + ((lane >> 3) & 1)));
+      }
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) mma16816<T>(acc[mi][ni], a[mi], b[ni]);
+    }
+  }
+
+  // Runs nseg segments of K each. After the last k-tile of segment s, hook(s, acc) is called; acc is then
+  // zeroed unless s is the last segment (so a one-segment GEMM leaves its result in acc). On return all
+  // copies have landed and every thread is past the last read of the pipeline buffers (smem reusable).
+  template <class Hook>
+  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, Acc& acc,
+                             Hook&& hook) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm0 = (warp / WN) * kWarpM, wn0 = (warp % WN) * kWarpN;
+    const uint32_t s0 = smem_addr(smem);
+    const int kt_per_seg = (K + kBK - 1) / kBK;
+    const int total = nseg * kt_per_seg;
+
+    // Prologue: weights (B) first, then wait for the producer of A, then A. Commit group s then holds
+    // A(s) (and group 0 all prologue B tiles), so "group t complete" still means "tile t complete".
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s)
+      if (s < total) {
+        const int seg = s / kt_per_seg;
+        load_tile<BN, kThreads>(s0 + s * kStageBytes + kABytes, B, seg, (s - seg * kt_per_seg) * kBK, K, tid);
+      }
+    pdl_wait();
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      if (s < total) {
+        const int seg = s / kt_per_seg;
+        load_tile<BM, kThreads>(s0 + s * kStageBytes, A, seg, (s - seg * kt_per_seg) * kBK, K, tid);
+      }
+      cp_async_commit();
+    }
+
+    int seg = 0, kt = 0;  // segment and k-tile of tile t
+    for (int t = 0; t < total; ++t) {
+      cp_async_wait<STAGES - 2>();
+      __syncthreads();  // tile t visible to all; everyone is done with the stage about to be refilled
+      const int tn = t + STAGES - 1;
+      if (tn < total) {
+        const int sn = tn / kt_per_seg;
+        const int k0 = (tn - sn * kt_per_seg) * kBK;
+        const uint32_t st = s0 + (tn % STAGES) * kStageBytes;
+        load_tile<BM, kThreads>(st, A, sn, k0, K, tid);
+        load_tile<BN, kThreads>(st + kABytes, B, sn, k0, K, tid);
+      }
+      cp_async_commit();
+      const uint32_t sc = s0 + (t % STAGES) * kStageBytes;
+      compute_stage(sc, sc + kABytes, wm0, wn0, lane, acc);
+      if (++kt == kt_per_seg) {
+        hook(seg, acc);
+        if (seg + 1 < nseg) zero(acc);
+        kt = 0;
+        ++seg;
+      }
+    }
+    cp_async_wait<0>();
+    __syncthreads();
+  }
+};
+
+}  // namespace blr::kern::tile
