@@ -10,7 +10,7 @@
 #include "app/studio/studio.h"
 #include "engine/core/error.h"
 #include "engine/io/labels.h"
-#include "app/studio/png_out.h"
+#include "engine/io/png.h"
 
 namespace studio {
 
@@ -129,7 +129,7 @@ void save_image(App& app) {
                       ? app.history_selected
                       : static_cast<int>(app.history.size()) - 1;
   HistoryEntry& h = app.history[static_cast<size_t>(idx)];
-  const auto names = class_names(app);
+  const auto& names = class_names(app);
   const std::string label = class_label(names, h.params.class_id);
   try {
     const fs::path dir = output_dir(app);
@@ -156,7 +156,7 @@ void save_image(App& app) {
               {"mean_step_ms", h.mean_step_ms},
               {"software", "blr-studio"}};
     const blr::Tensor grid = grid_of(h.rgba);
-    write_png_file(path.string(), grid, {{"parameters", p.dump()}});
+    blr::write_png(path.string(), grid, {{"parameters", p.dump()}});
     h.saved_path = path.string();
     app.saved.push_back(path.string());
     message(app, Message::Level::Info, "Saved " + path.string());
@@ -297,6 +297,11 @@ void register_actions(App& app) {
     } catch (const std::exception& e) {
       message(app, Message::Level::Error, blr::cat("Could not save: ", e.what()));
     }
+  };
+  a["models.select"] = [](App& app, const std::vector<std::string>& args) {
+    const int id = arg_int(args, 0, -1);
+    if (!find_model(app, id)) throw blr::InputError(blr::cat("no loaded model has id ", id));
+    app.selected_model = id;
   };
   a["models.budget"] = [](App& app, const std::vector<std::string>&) { apply_budget(app); };
   a["view.overlay"] = [](App& app, const std::vector<std::string>&) {

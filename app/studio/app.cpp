@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <time.h>
+
 #include "app/studio/script.h"
 #include "app/studio/studio.h"
 #include "engine/core/error.h"
@@ -45,9 +47,15 @@ bool any_busy(const App& app) {
 
 std::vector<blr::ModelInfo> models_of(const App& app, blr::ModelKind kind) {
   std::vector<blr::ModelInfo> out;
-  for (auto& m : app.session->models())
-    if (m.kind == kind) out.push_back(std::move(m));
+  for (const auto& m : app.models)
+    if (m.kind == kind) out.push_back(m);
   return out;
+}
+
+const blr::ModelInfo* find_model(const App& app, int id) {
+  for (const auto& m : app.models)
+    if (m.id == id) return &m;
+  return nullptr;
 }
 
 int resolve_model(const App& app, blr::ModelKind kind, const std::string& mode) {
@@ -58,20 +66,25 @@ int resolve_model(const App& app, blr::ModelKind kind, const std::string& mode) 
   return all.empty() ? -1 : all.back().id;
 }
 
-std::vector<std::string> class_names(const App& app) {
+const std::vector<std::string>& class_names(const App& app) { return app.names; }
+
+void refresh_models(App& app) {
+  app.models = app.session->models();
   const int id = resolve_model(app, blr::ModelKind::Dit, app.settings.gen.mode);
-  if (id >= 0) {
-    if (auto info = app.session->model(id)) {
-      if (!info->labels.empty()) return info->labels;
-      std::vector<std::string> names;
-      for (int64_t i = 0; i < info->num_classes; ++i) names.push_back(blr::cat("class ", i));
-      return names;
+  if (id == app.names_for) return;
+  app.names_for = id;
+  app.names.clear();
+  if (const blr::ModelInfo* info = find_model(app, id)) {
+    if (!info->labels.empty()) {
+      app.names = info->labels;
+    } else {
+      for (int64_t i = 0; i < info->num_classes; ++i) app.names.push_back(blr::cat("class ", i));
     }
+    return;
   }
   try {
-    return blr::imagenet_labels();
+    app.names = blr::imagenet_labels();
   } catch (const std::exception&) {
-    return {};
   }
 }
 
@@ -120,6 +133,17 @@ namespace {
 double seconds_now() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void push_sample(std::deque<float>& d, double ms) {
+  d.push_back(static_cast<float>(ms));
+  if (d.size() > 300) d.pop_front();
 }
 
 void glfw_error(int code, const char* text) { std::fprintf(stderr, "blr-studio: GLFW error %d: %s\n", code, text); }
@@ -370,6 +394,7 @@ int run_studio(const Options& opts) {
     double last = seconds_now();
     while (!glfwWindowShouldClose(app.window) && !app.quit) {
       const double frame_start = seconds_now();
+      const double cpu_start = thread_cpu_seconds();
       const bool busy = any_busy(app);
       // Idle and interactive: sleep until input (or a slow tick) instead of spinning.
       if (!opts.headless && !busy && ImGui::GetIO().MouseDelta.x == 0 && ImGui::GetIO().MouseDelta.y == 0)
@@ -378,6 +403,7 @@ int run_studio(const Options& opts) {
         glfwPollEvents();
       app.now = seconds_now() - app.start_time;
       if (opts.headless) script.before_new_frame(app);
+      const double build_start = seconds_now();
       ImGui_ImplOpenGL3_NewFrame();
       ImGui_ImplGlfw_NewFrame();
       ImGui::NewFrame();
@@ -386,6 +412,8 @@ int run_studio(const Options& opts) {
       handle_shortcuts(app);
       draw_frame(app);
       ImGui::Render();
+      const double built = seconds_now();
+      push_sample(app.ui.build_ms, (built - build_start) * 1000.0);
       int fw = 0, fh = 0;
       glfwGetFramebufferSize(app.window, &fw, &fh);
       glViewport(0, 0, fw, fh);
@@ -394,6 +422,9 @@ int run_studio(const Options& opts) {
       ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
       if (opts.headless) script.after_render(app, fw, fh);
       glfwSwapBuffers(app.window);
+      const double swapped = seconds_now();
+      push_sample(app.ui.render_ms, (swapped - built) * 1000.0);
+      push_sample(app.ui.cpu_ms, (thread_cpu_seconds() - cpu_start) * 1000.0);
 
       // Frame pacing: at most ~60 frames/s even where swap does not wait for vsync (Xvfb).
       const double spent = seconds_now() - frame_start;
@@ -401,8 +432,7 @@ int run_studio(const Options& opts) {
       const double t = seconds_now();
       const float ms = static_cast<float>((t - last) * 1000.0);
       last = t;
-      app.ui.frame_ms.push_back(ms);
-      if (app.ui.frame_ms.size() > 300) app.ui.frame_ms.pop_front();
+      push_sample(app.ui.frame_ms, ms);
       ++app.ui.frames;
       if (app.gen->busy()) {
         app.ui.busy_time_s += ms / 1000.0;

@@ -39,7 +39,7 @@ const Shortcut kShortcuts[] = {
     {"F3", "Message log"},
     {"D", "New random seed"},
     {"R", "Fit the image (double-click does the same)"},
-    {"N", "Nearest / linear filtering"},
+    {"N", "Nearest / linear filtering of generated images"},
     {"Mouse wheel, drag", "Zoom around the cursor, pan"},
     {"Ctrl+Q", "Quit"},
 };
@@ -50,7 +50,9 @@ void draw_overlay(App& app) {
   const ImGuiViewport* vp = ImGui::GetMainViewport();
   ImGui::SetNextWindowPos(ImVec2(vp->WorkPos.x + vp->WorkSize.x - 18, vp->WorkPos.y + 96), ImGuiCond_Always, ImVec2(1, 0));
   ImGui::SetNextWindowBgAlpha(0.9f);
-  ImGui::SetNextWindowSize(ImVec2(380, 0));
+  // A fixed width (auto-resize windows give "fill the width" items no width to fill).
+  constexpr float kWidth = 400.0f, kInner = kWidth - 24.0f;
+  ImGui::SetNextWindowSizeConstraints(ImVec2(kWidth, 0), ImVec2(kWidth, FLT_MAX));
   const ImGuiWindowFlags flags = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoFocusOnAppearing |
                                  ImGuiWindowFlags_NoNav | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
                                  ImGuiWindowFlags_AlwaysAutoResize;
@@ -69,12 +71,12 @@ void draw_overlay(App& app) {
   ImGui::TextUnformatted(b.gpu ? b.device.c_str() : "reference backend (f32)");
   if (!b.gpu) {
     ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyle().Colors[ImGuiCol_TextDisabled]);
-    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + 320);
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + kInner);
     ImGui::TextWrapped("%s", b.reason.c_str());
     ImGui::PopTextWrapPos();
     ImGui::PopStyleColor();
   }
-  ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + 350);
+  ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + kInner);
   ImGui::TextDisabled("GL %s · images by %s", app.gl_renderer.c_str(), app.interop.reason().c_str());
   ImGui::PopTextWrapPos();
 
@@ -83,20 +85,19 @@ void draw_overlay(App& app) {
     const auto [free_b, total_b] = blr::device_memory_info();
     const size_t used = total_b - free_b;
     ImGui::Text("Device memory %s / %s", blr::format_bytes(used).c_str(), blr::format_bytes(total_b).c_str());
-    ImGui::ProgressBar(total_b ? static_cast<float>(used) / static_cast<float>(total_b) : 0.0f, ImVec2(-1, 6), "");
+    ImGui::ProgressBar(total_b ? static_cast<float>(used) / static_cast<float>(total_b) : 0.0f, ImVec2(kInner, 6), "");
   } else {
     ImGui::Text("Host memory (process) %s", blr::format_bytes(resident_bytes()).c_str());
   }
   const auto budget = app.session->budget();
   ImGui::TextDisabled("Budget per model: %s", budget ? blr::format_bytes(*budget).c_str() : "none");
-  const auto models = app.session->models();
-  if (!models.empty() &&
-      ImGui::BeginTable("##arenas", 5, ImGuiTableFlags_SizingStretchProp | ImGuiTableFlags_RowBg)) {
-    ImGui::TableSetupColumn("arena", ImGuiTableColumnFlags_WidthStretch, 2.2f);
-    ImGui::TableSetupColumn("weights");
-    ImGui::TableSetupColumn("activ.");
-    ImGui::TableSetupColumn("other");
-    ImGui::TableSetupColumn("peak");
+  const auto& models = app.models;
+  if (!models.empty() && ImGui::BeginTable("##arenas", 5, ImGuiTableFlags_RowBg, ImVec2(kInner, 0))) {
+    ImGui::TableSetupColumn("arena", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableSetupColumn("weights", ImGuiTableColumnFlags_WidthFixed, 68);
+    ImGui::TableSetupColumn("activ.", ImGuiTableColumnFlags_WidthFixed, 68);
+    ImGui::TableSetupColumn("other", ImGuiTableColumnFlags_WidthFixed, 60);
+    ImGui::TableSetupColumn("peak", ImGuiTableColumnFlags_WidthFixed, 68);
     ImGui::TableHeadersRow();
     for (const auto& m : models) {
       const blr::MemoryReport& r = m.memory;
@@ -122,7 +123,7 @@ void draw_overlay(App& app) {
   const std::vector<float> steps = app.gen->step_history();
   if (!steps.empty()) {
     const std::string label = blr::cat("step ", fmt_ms(steps.back()));
-    ImGui::PlotLines("##steps", steps.data(), static_cast<int>(steps.size()), 0, label.c_str(), 0.0f, FLT_MAX, ImVec2(-1, 40));
+    ImGui::PlotLines("##steps", steps.data(), static_cast<int>(steps.size()), 0, label.c_str(), 0.0f, FLT_MAX, ImVec2(kInner, 40));
   } else {
     ImGui::TextDisabled("step times: no generation yet");
   }
@@ -130,15 +131,21 @@ void draw_overlay(App& app) {
   if (!cs.models.empty() && !cs.models.front().total_ms_history.empty()) {
     const auto& h = cs.models.front().total_ms_history;
     const std::string label = blr::cat("frame ", fmt_ms(h.back()), "  ·  ", static_cast<int>(cs.fps * 10) / 10.0, " fps");
-    ImGui::PlotLines("##frames", h.data(), static_cast<int>(h.size()), 0, label.c_str(), 0.0f, FLT_MAX, ImVec2(-1, 40));
+    ImGui::PlotLines("##frames", h.data(), static_cast<int>(h.size()), 0, label.c_str(), 0.0f, FLT_MAX, ImVec2(kInner, 40));
   }
   std::vector<float> ui(app.ui.frame_ms.begin(), app.ui.frame_ms.end());
   if (!ui.empty()) {
     float sum = 0;
     for (float v : ui) sum += v;
     const float mean = sum / static_cast<float>(ui.size());
-    const std::string label = blr::cat("UI ", fmt_ms(mean), "  ·  ", static_cast<int>(1000.0f / std::max(mean, 0.001f)), " fps");
-    ImGui::PlotLines("##ui", ui.data(), static_cast<int>(ui.size()), 0, label.c_str(), 0.0f, 50.0f, ImVec2(-1, 40));
+    float build = 0, render = 0;
+    for (float v : app.ui.build_ms) build += v;
+    for (float v : app.ui.render_ms) render += v;
+    build /= static_cast<float>(std::max<size_t>(1, app.ui.build_ms.size()));
+    render /= static_cast<float>(std::max<size_t>(1, app.ui.render_ms.size()));
+    const std::string label = blr::cat("UI ", static_cast<int>(1000.0f / std::max(mean, 0.001f)), " fps  ·  build ",
+                                       fmt_ms(build), ", draw ", fmt_ms(render));
+    ImGui::PlotLines("##ui", ui.data(), static_cast<int>(ui.size()), 0, label.c_str(), 0.0f, 50.0f, ImVec2(kInner, 40));
   }
   if (app.ui.busy_frames > 0)
     ImGui::TextDisabled("UI while generating: %.0f fps (worst frame %s)",
@@ -156,7 +163,7 @@ void draw_overlay(App& app) {
     const auto effects = app.gen->graph_effects();
     bool any = false;
     for (const auto& [id, e] : effects) {
-      const auto info = app.session->model(id);
+      const blr::ModelInfo* info = find_model(app, id);
       if (!info) continue;
       any = true;
       if (e.with_graphs_ms > 0 && e.without_graphs_ms > 0)
@@ -194,7 +201,7 @@ void draw_help(App& app) {
     }
     ImGui::Spacing();
     ImGui::TextDisabled("Settings: %s", app.settings_path.c_str());
-    if (ImGui::Button("Close", ImVec2(-1, 0)) || !app.show_help) {
+    if (ImGui::Button("Close", ImVec2(160, 0)) || !app.show_help) {
       app.show_help = false;
       ImGui::CloseCurrentPopup();
     }
@@ -247,7 +254,8 @@ void draw_status_bar(App& app) {
   float sum = 0;
   for (float v : app.ui.frame_ms) sum += v;
   const float mean = app.ui.frame_ms.empty() ? 0 : sum / static_cast<float>(app.ui.frame_ms.size());
-  const std::string right = blr::cat(app.session->models().size(), " models  ·  UI ",
+  const size_t n = app.models.size();
+  const std::string right = blr::cat(n, n == 1 ? " model" : " models", "  ·  UI ",
                                      mean > 0 ? static_cast<int>(1000.0f / mean) : 0, " fps  ·  ",
                                      app.session->backend().gpu ? app.session->backend().device : std::string("CPU"),
                                      "  ·  F1 overlay  ·  F2 help");

@@ -78,9 +78,8 @@ void draw_topk_over(const ViewRect& r, const std::vector<std::string>& labels, c
   const ImVec2 vis_max(std::min(r.max.x, r.image_max.x), std::min(r.max.y, r.image_max.y));
   if (vis_max.x - vis_min.x < 120 || vis_max.y - vis_min.y < 80) return;
   const int rows = std::min<int>(k, static_cast<int>(p.classes.size()));
-  const float row_h = ImGui::GetTextLineHeight() + 8;
   const float w = std::min(340.0f, vis_max.x - vis_min.x - 24);
-  const float h = rows * row_h + ImGui::GetTextLineHeight() + 18;
+  const float h = rows * topk_row_height() + ImGui::GetTextLineHeight() + 20;
   const ImVec2 origin(vis_min.x + 12, vis_max.y - h - 12);
   ImDrawList* dl = ImGui::GetWindowDrawList();
   dl->AddRectFilled(origin, ImVec2(origin.x + w, origin.y + h), ImGui::GetColorU32(ImVec4(0.05f, 0.06f, 0.08f, 0.78f)), 6.0f);
@@ -109,7 +108,7 @@ void draw_classify(App& app, ImVec2 size) {
   } else {
     ImGui::SetNextItemWidth(-90);
     mode_combo(app, "Layer mode", blr::ModelKind::Vit, &c.mode);
-    if (auto info = app.session->model(resolve_model(app, blr::ModelKind::Vit, c.mode))) {
+    if (const blr::ModelInfo* info = find_model(app, resolve_model(app, blr::ModelKind::Vit, c.mode))) {
       ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyle().Colors[ImGuiCol_TextDisabled]);
       ImGui::TextWrapped("%s · %s params · %s", info->name.c_str(), fmt_count(info->params).c_str(),
                          blr::format_bytes(info->weight_bytes).c_str());
@@ -143,7 +142,8 @@ void draw_classify(App& app, ImVec2 size) {
         ImGui::TableNextColumn();
         ImGui::TextUnformatted(fmt_ms(last).c_str());
         ImGui::TableNextColumn();
-        if (mean >= 0) ImGui::TextUnformatted(fmt_ms(mean).c_str());
+        if (mean > 0) ImGui::TextUnformatted(fmt_ms(mean).c_str());
+        else if (mean == 0) ImGui::TextDisabled("–");
       };
       row("capture", s.capture_ms, -1);
       row("preprocess", m.last_times.preprocess_ms + m.last_times.upload_ms, m.mean_preprocess_ms);
@@ -151,16 +151,18 @@ void draw_classify(App& app, ImVec2 size) {
       row("total", m.last_times.total_ms, m.mean_total_ms);
       ImGui::EndTable();
     }
-    if (!m.total_ms_history.empty())
+    if (!m.total_ms_history.empty()) {
+      ImGui::SetNextItemWidth(-FLT_MIN);
       ImGui::PlotLines("##lat_plot", m.total_ms_history.data(), static_cast<int>(m.total_ms_history.size()), 0,
-                       "latency per frame (ms)", 0.0f, FLT_MAX, ImVec2(-1, 52));
+                       "latency per frame (ms)", 0.0f, FLT_MAX, ImVec2(0, 52));
+    }
     ImGui::TextDisabled("%s%s", m.graph ? "CUDA graph replay" : app.session->backend().gpu ? "eager" : "CPU backend",
                         s.live ? " · live source" : " · file source (every frame)");
   }
 
   next_pane(app, size);
   const ImVec2 avail = ImGui::GetContentRegionAvail();
-  app.cls_view.nearest = app.settings.window.nearest;
+  app.cls_view.nearest = false;  // camera frames are natural images: always bilinear
   if (mine && app.frame_texture.valid() && s.run != 0) {
     ImGui::SetCursorPosX(ImGui::GetCursorPosX() + 6);
     ImGui::Text("%s  ·  frame %lld  ·  %dx%d", s.source.c_str(),
@@ -173,7 +175,7 @@ void draw_classify(App& app, ImVec2 size) {
     app.image_visible_min = ImVec2(std::max(r.min.x, r.image_min.x), std::max(r.min.y, r.image_min.y));
     app.image_visible_max = ImVec2(std::min(r.max.x, r.image_max.x), std::min(r.max.y, r.image_max.y));
     if (!s.models.empty()) {
-      const auto info = app.session->model(s.models.front().model_id);
+      const blr::ModelInfo* info = find_model(app, s.models.front().model_id);
       const std::vector<std::string> labels = info ? info->labels : std::vector<std::string>{};
       draw_topk_over(r, labels, s.models.front().last, c.topk, blr::cat("top-", c.topk, "  ·  ", s.models.front().variant).c_str());
     }

@@ -26,7 +26,7 @@ namespace {
 const ImVec4 kColorA(0.55f, 0.75f, 1.0f, 1.0f);   // reference (dense)
 const ImVec4 kColorB(0.98f, 0.70f, 0.35f, 1.0f);  // BLR
 
-void model_badge(const char* tag, const ImVec4& color, const std::optional<blr::ModelInfo>& info) {
+void model_badge(const char* tag, const ImVec4& color, const blr::ModelInfo* info) {
   ImGui::PushStyleColor(ImGuiCol_Text, color);
   ImGui::TextUnformatted(tag);
   ImGui::PopStyleColor();
@@ -51,7 +51,7 @@ void draw_classify_main(App& app, const blr::ClassifyStatus& s, ImVec2 avail) {
   const float lower_h = std::min(330.0f, avail.y * 0.45f);
   const ImVec2 view(avail.x, avail.y - lower_h - 8);
   if (mine && app.frame_texture.valid()) {
-    app.cls_view.nearest = app.settings.window.nearest;
+    app.cls_view.nearest = false;
     const ViewRect r = image_view("##cmpframe", app.cls_view, app.frame_texture, view, app.cls_target, app.shaders);
     app.image_rect_min = r.min;
     app.image_rect_max = r.max;
@@ -83,7 +83,7 @@ void draw_classify_main(App& app, const blr::ClassifyStatus& s, ImVec2 avail) {
     if (i) ImGui::SameLine(0, 12);
     ImGui::BeginChild(i == 0 ? "##cmpA" : "##cmpB", ImVec2(col_w, lower_h), false, ImGuiWindowFlags_AlwaysUseWindowPadding);
     const bool have = mine && static_cast<int>(s.models.size()) > i;
-    const auto info = have ? app.session->model(s.models[static_cast<size_t>(i)].model_id) : std::nullopt;
+    const blr::ModelInfo* info = have ? find_model(app, s.models[static_cast<size_t>(i)].model_id) : nullptr;
     model_badge(i == 0 ? "A" : "B", i == 0 ? kColorA : kColorB, info);
     if (have) {
       const blr::ClassifyModelStats& m = s.models[static_cast<size_t>(i)];
@@ -94,9 +94,11 @@ void draw_classify_main(App& app, const blr::ClassifyStatus& s, ImVec2 avail) {
       ImGui::Text("network %s  ·  total %s", fmt_ms(m.mean_network_ms).c_str(), fmt_ms(m.mean_total_ms).c_str());
       ImGui::SameLine();
       ImGui::TextDisabled("(means)");
-      if (!m.total_ms_history.empty())
+      if (!m.total_ms_history.empty()) {
+        ImGui::SetNextItemWidth(-FLT_MIN);
         ImGui::PlotLines("##h", m.total_ms_history.data(), static_cast<int>(m.total_ms_history.size()), 0, nullptr, 0.0f,
-                         FLT_MAX, ImVec2(-1, 36));
+                         FLT_MAX, ImVec2(0, 36));
+      }
     } else {
       ImGui::TextDisabled("no results yet");
     }
@@ -248,7 +250,7 @@ void draw_compare(App& app, ImVec2 size) {
   } else {
     GenerateSettings& g = app.settings.gen;
     section_header("REQUEST (shared with Generate)");
-    const auto names = class_names(app);
+    const auto& names = class_names(app);
     ImGui::Text("%d  %s", g.class_id, class_label(names, g.class_id).c_str());
     class_picker(app, "cmpclasses", &g.class_id, ImGui::GetTextLineHeightWithSpacing() * 4.5f);
     ImGui::SetNextItemWidth(-150);

@@ -43,7 +43,7 @@ void draw_history(App& app, float height) {
     ImGui::TextDisabled("History: finished images appear here; click one to restore its parameters.");
   }
   const float thumb = height - 22;
-  const auto names = class_names(app);
+  const auto& names = class_names(app);
   for (int i = static_cast<int>(app.history.size()) - 1; i >= 0; --i) {
     HistoryEntry& h = app.history[static_cast<size_t>(i)];
     ImGui::PushID(i);
@@ -87,7 +87,7 @@ void draw_generate(App& app, ImVec2 size) {
     ImGui::SetNextItemWidth(-90);
     mode_combo(app, "Layer mode", blr::ModelKind::Dit, &g.mode);
     const int id = resolve_model(app, blr::ModelKind::Dit, g.mode);
-    if (auto info = app.session->model(id)) {
+    if (const blr::ModelInfo* info = find_model(app, id)) {
       ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyle().Colors[ImGuiCol_TextDisabled]);
       ImGui::TextWrapped("%s · %s params · %s", info->name.c_str(), fmt_count(info->params).c_str(),
                          blr::format_bytes(info->weight_bytes).c_str());
@@ -98,12 +98,12 @@ void draw_generate(App& app, ImVec2 size) {
     ImGui::TextDisabled("Decoder:");
     ImGui::SameLine();
     if (!vaes.empty()) ImGui::TextUnformatted(vaes.back().name.c_str());
-    else if (auto info = app.session->model(id); info && info->latent_channels == 3) ImGui::TextUnformatted("pixel space");
+    else if (const blr::ModelInfo* info = find_model(app, id); info && info->latent_channels == 3) ImGui::TextUnformatted("pixel space");
     else ImGui::TextUnformatted("latent preview map (no VAE)");
   }
 
   section_header("CLASS");
-  const auto names = class_names(app);
+  const auto& names = class_names(app);
   ImGui::Text("%d", g.class_id);
   ImGui::SameLine();
   if (app.fonts.regular) ImGui::TextUnformatted(class_label(names, g.class_id).c_str());
@@ -163,7 +163,8 @@ void draw_generate(App& app, ImVec2 size) {
     key_value("decoder", h.decoder, 110);
     if (!h.step_ms.empty()) {
       std::vector<float> v(h.step_ms.begin(), h.step_ms.end());
-      ImGui::PlotLines("##steps", v.data(), static_cast<int>(v.size()), 0, "ms per step", 0.0f, FLT_MAX, ImVec2(-1, 48));
+      ImGui::SetNextItemWidth(-FLT_MIN);
+      ImGui::PlotLines("##steps", v.data(), static_cast<int>(v.size()), 0, "ms per step", 0.0f, FLT_MAX, ImVec2(0, 48));
     }
   }
 

@@ -41,7 +41,8 @@ void cost_table(const std::vector<blr::ModeCost>& costs, const char* id) {
     ImGui::TableNextColumn();
     ImGui::TextUnformatted(blr::format_bytes(c.bytes).c_str());
     ImGui::TableNextColumn();
-    ImGui::Text("%.2fx smaller", c.ratio);
+    if (c.mode == "dense") ImGui::TextDisabled("reference");
+    else ImGui::Text("%.2fx smaller", c.ratio);
     ImGui::TableNextColumn();
     if (!c.error.empty()) {
       ImGui::TextColored(ImVec4(1, 0.5f, 0.4f, 1), "invalid");
@@ -176,7 +177,7 @@ void draw_models(App& app, ImVec2 size) {
 
   next_pane(app, size);
   ImGui::BeginChild("##models_main", ImVec2(0, 0), false, ImGuiWindowFlags_AlwaysUseWindowPadding);
-  const auto models = app.session->models();
+  const auto& models = app.models;
   ImGui::PushFont(app.fonts.large);
   ImGui::TextUnformatted("Loaded models");
   ImGui::PopFont();
@@ -221,7 +222,7 @@ void draw_models(App& app, ImVec2 size) {
     ImGui::EndTable();
   }
 
-  std::optional<blr::ModelInfo> sel = app.session->model(app.selected_model);
+  const blr::ModelInfo* sel = find_model(app, app.selected_model);
   if (sel) {
     ImGui::Spacing();
     ImGui::PushFont(app.fonts.large);
@@ -237,7 +238,7 @@ void draw_models(App& app, ImVec2 size) {
     if (sel->memory.budget) key_value("budget", blr::format_bytes(*sel->memory.budget), 130);
     if (!sel->rules.empty()) key_value("rules", sel->rules, 130);
     if (sel->can_save) {
-      static std::string save_path;
+      std::string& save_path = app.save_paths[sel->id];
       if (save_path.empty()) save_path = sel->path + "." + sel->mode + ".safetensors";
       ImGui::SetNextItemWidth(-170);
       ImGui::InputText("##savepath", &save_path);

@@ -15,7 +15,7 @@
 
 #include "app/studio/studio.h"
 #include "engine/core/error.h"
-#include "app/studio/png_out.h"
+#include "engine/io/png.h"
 
 namespace studio {
 
@@ -333,7 +333,7 @@ void ScriptRunner::after_render(App& app, int fb_width, int fb_height) {
     auto holder = std::make_shared<std::vector<uint8_t>>(pixels);
     const blr::Tensor img =
         blr::Tensor::from_blob(holder->data(), {fb_height, fb_width, 4}, blr::DType::U8, blr::Device::CPU, holder);
-    write_png_file(capture_path_, img, {{"Software", "blr-studio --headless"}});
+    blr::write_png(capture_path_, img, {{"Software", "blr-studio --headless"}});
   } catch (const std::exception& e) {
     fail(std::string("screenshot: ") + e.what());
   }

@@ -61,7 +61,7 @@ struct WindowSettings {
   int width = 1480, height = 920;
   int x = -1, y = -1;
   float panel_width = 370.0f;
-  bool overlay = true;
+  bool overlay = false;
   bool messages = true;
   bool nearest = true;
   Tab tab = Tab::Generate;

@@ -100,6 +100,14 @@ json state_json(const App& app, bool with_frames) {
   j["fields"] = fields;
 
   json ui = stats_json(app.ui.frame_ms);
+  auto mean_of = [](const std::deque<float>& d) {
+    double sum = 0;
+    for (float v : d) sum += v;
+    return d.empty() ? 0.0 : sum / static_cast<double>(d.size());
+  };
+  ui["build_ms_mean"] = mean_of(app.ui.build_ms);
+  ui["render_ms_mean"] = mean_of(app.ui.render_ms);
+  ui["thread_cpu_ms_mean"] = mean_of(app.ui.cpu_ms);
   ui["tab"] = tab_name(app.tab);
   ui["frames_total"] = app.ui.frames;
   ui["overlay"] = app.settings.window.overlay;

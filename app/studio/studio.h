@@ -62,7 +62,10 @@ struct HistoryEntry {
 };
 
 struct UiStats {
-  std::deque<float> frame_ms;     // recent frames (oldest first), at most 300
+  std::deque<float> frame_ms;     // recent frames (oldest first), at most 300: wall time frame to frame
+  std::deque<float> build_ms;     // ... of which building the UI (polling tasks, ImGui, image views)
+  std::deque<float> render_ms;    // ... rendering ImGui's draw data and swapping buffers
+  std::deque<float> cpu_ms;       // UI thread CPU time per frame (the thread's own cost, whatever the load)
   int64_t frames = 0;
   double busy_time_s = 0;         // wall time of frames drawn while a generation ran
   int64_t busy_frames = 0;
@@ -100,6 +103,10 @@ struct App {
   uint64_t seen_gen_run = 0, seen_preview = 0;
   int gen_outputs_seen = 0;
   std::string gen_filter;
+  std::vector<int> filtered;  // class picker: indices matching the filter (cached)
+  std::string filter_text;
+  int filter_names = -3;
+  size_t filter_size = 0;
   std::vector<HistoryEntry> history;
   int history_selected = -1;
   bool showing_preview = false;
@@ -121,10 +128,16 @@ struct App {
   uint64_t seen_cmp_run = 0;
   std::optional<blr::GenerationStatus> cmp_result;
 
+  // Snapshots refreshed once per frame by sync_tasks (the panels read these, not the session).
+  std::vector<blr::ModelInfo> models;
+  std::vector<std::string> names;  // class names of the DiT in use (else ImageNet)
+  int names_for = -2;              // which DiT id `names` belongs to
+
   // Models
   std::optional<blr::Session::Inspection> inspection;
   std::string inspection_error;
   int selected_model = -1;
+  std::map<int, std::string> save_paths;  // "Save compressed" target per model
   uint64_t seen_job = 0;
 
   // Overlay / chrome
@@ -164,7 +177,9 @@ void set_field(App& app, const std::string& name, const std::string& value);
 // Helpers shared by the panels.
 int resolve_model(const App& app, blr::ModelKind kind, const std::string& mode);  // -1 if none loaded
 std::vector<blr::ModelInfo> models_of(const App& app, blr::ModelKind kind);
-std::vector<std::string> class_names(const App& app);  // of the DiT in use, else ImageNet
+const blr::ModelInfo* find_model(const App& app, int id);  // null when not loaded
+const std::vector<std::string>& class_names(const App& app);  // of the DiT in use, else ImageNet
+void refresh_models(App& app);  // re-reads the session's models and the class names
 std::string class_label(const std::vector<std::string>& names, int cls);
 std::string output_dir(const App& app);
 void upload_rgba(App& app, GlTexture& tex, const blr::Tensor& rgba, const blr::Tensor& device_rgba = {});

@@ -64,7 +64,7 @@ void finish_generation(App& app, const blr::GenerationStatus& g) {
   app.history.push_back(std::move(h));
   if (app.history.size() > 32) app.history.erase(app.history.begin());
   app.history_selected = static_cast<int>(app.history.size()) - 1;
-  const auto names = class_names(app);
+  const auto& names = class_names(app);
   message(app, Message::Level::Info,
           blr::cat("Generated ", class_label(names, g.job.classes.front()), " (seed ", g.job.seed, ", ", g.job.steps,
                    " steps, ", out.mode, ") in ", static_cast<int>(out.total_ms), " ms, ",
@@ -74,6 +74,7 @@ void finish_generation(App& app, const blr::GenerationStatus& g) {
 }  // namespace
 
 void sync_tasks(App& app) {
+  refresh_models(app);
   for (const auto& e : app.session->take_events()) message(app, to_level(e.level), e.text);
 
   const blr::JobStatus job = app.session->job();

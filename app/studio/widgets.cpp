@@ -42,31 +42,51 @@ void end_panes() {
 }
 
 bool class_picker(App& app, const char* id, int* class_id, float list_height) {
-  const std::vector<std::string> names = class_names(app);
+  const std::vector<std::string>& names = class_names(app);
   bool changed = false;
   ImGui::PushID(id);
   ImGui::SetNextItemWidth(-1);
   ImGui::InputTextWithHint("##filter", "type to filter classes (name or number)", &app.gen_filter);
-  std::string needle;
-  for (char c : app.gen_filter) needle.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  if (ImGui::BeginListBox("##classes", ImVec2(-1, list_height))) {
-    int shown = 0;
+  // The matching indices, recomputed only when the filter or the names change (1000 names per frame
+  // would otherwise cost the UI thread real time).
+  if (app.filter_text != app.gen_filter || app.filter_names != app.names_for || app.filter_size != names.size()) {
+    app.filter_text = app.gen_filter;
+    app.filter_names = app.names_for;
+    app.filter_size = names.size();
+    app.filtered.clear();
+    std::string needle;
+    for (char c : app.gen_filter) needle.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     for (size_t i = 0; i < names.size(); ++i) {
-      const std::string label = blr::cat(i, "  ", names[i]);
       if (!needle.empty()) {
-        std::string low;
-        for (char c : label) low.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        std::string low = std::to_string(i) + " " + names[i];
+        for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (low.find(needle) == std::string::npos) continue;
       }
-      ++shown;
-      const bool selected = static_cast<int>(i) == *class_id;
-      if (ImGui::Selectable(label.c_str(), selected)) {
-        *class_id = static_cast<int>(i);
-        changed = true;
-      }
-      if (selected && ImGui::IsWindowAppearing()) ImGui::SetScrollHereY();
+      app.filtered.push_back(static_cast<int>(i));
     }
-    if (shown == 0) ImGui::TextDisabled("no class matches '%s'", app.gen_filter.c_str());
+  }
+  if (ImGui::BeginListBox("##classes", ImVec2(-1, list_height))) {
+    if (app.filtered.empty()) ImGui::TextDisabled("no class matches '%s'", app.gen_filter.c_str());
+    // Keep the selected class in view when the list first appears.
+    if (ImGui::IsWindowAppearing()) {
+      const auto it = std::find(app.filtered.begin(), app.filtered.end(), *class_id);
+      if (it != app.filtered.end())
+        ImGui::SetScrollY(static_cast<float>(it - app.filtered.begin()) * ImGui::GetTextLineHeightWithSpacing() -
+                          list_height * 0.4f);
+    }
+    ImGuiListClipper clipper;
+    clipper.Begin(static_cast<int>(app.filtered.size()));
+    while (clipper.Step()) {
+      for (int row = clipper.DisplayStart; row < clipper.DisplayEnd; ++row) {
+        const int i = app.filtered[static_cast<size_t>(row)];
+        char label[256];
+        std::snprintf(label, sizeof(label), "%d  %s", i, names[static_cast<size_t>(i)].c_str());
+        if (ImGui::Selectable(label, i == *class_id)) {
+          *class_id = i;
+          changed = true;
+        }
+      }
+    }
     ImGui::EndListBox();
   }
   ImGui::PopID();
@@ -100,9 +120,12 @@ bool mode_combo(App& app, const char* label, blr::ModelKind kind, std::string* m
   return changed;
 }
 
+float topk_row_height() { return ImGui::GetTextLineHeight() + 8; }
+
 void topk_bars(const std::vector<std::string>& labels, const blr::Prediction& p, float width, int max_rows) {
   ImDrawList* dl = ImGui::GetWindowDrawList();
-  const float row_h = ImGui::GetTextLineHeight() + 8;
+  const float row_h = topk_row_height();
+  ImGui::PushStyleVar(ImGuiStyleVar_ItemSpacing, ImVec2(ImGui::GetStyle().ItemSpacing.x, 0.0f));
   const int rows = std::min<int>(max_rows, static_cast<int>(p.classes.size()));
   for (int i = 0; i < rows; ++i) {
     const int cls = p.classes[static_cast<size_t>(i)];
@@ -122,6 +145,7 @@ void topk_bars(const std::vector<std::string>& labels, const blr::Prediction& p,
     dl->AddText(ImVec2(end.x - pw - 5, pos.y + 2), ImGui::GetColorU32(ImGuiCol_Text), pct);
     ImGui::Dummy(ImVec2(width, row_h));
   }
+  ImGui::PopStyleVar();
 }
 
 std::string fmt_ms(double ms) {
@@ -158,7 +182,9 @@ void text_right(const char* text) {
 void key_value(const char* key, const std::string& value, float key_width) {
   ImGui::TextDisabled("%s", key);
   ImGui::SameLine(key_width);
+  ImGui::PushTextWrapPos(0.0f);
   ImGui::TextUnformatted(value.c_str());
+  ImGui::PopTextWrapPos();
 }
 
 }  // namespace studio

@@ -23,7 +23,8 @@ bool class_picker(App& app, const char* id, int* class_id, float list_height);
 // Combo over the modes of loaded models of a kind ("dense", "blast", ...); returns true on change.
 bool mode_combo(App& app, const char* label, blr::ModelKind kind, std::string* mode);
 
-// Top-k list: label, probability bar and percentage for each entry.
+// Top-k list: label, probability bar and percentage for each entry (rows of topk_row_height(), no gaps).
+float topk_row_height();
 void topk_bars(const std::vector<std::string>& labels, const blr::Prediction& p, float width, int max_rows = 5);
 
 std::string fmt_ms(double ms);            // "3.21 ms", "412 ms", "1.8 s"

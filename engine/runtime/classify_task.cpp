@@ -44,6 +44,11 @@ std::vector<std::string> split_paths(const std::string& text) {
 }
 
 std::unique_ptr<FrameSource> open_source(const SourceSpec& s) {
+  if (s.factory) {
+    auto source = s.factory();
+    if (!source) throw InputError(cat(s.describe(), ": the source could not be opened"));
+    return source;
+  }
   switch (s.kind) {
     case SourceSpec::Kind::Camera: {
       if (s.text.empty()) throw InputError("no camera index given");
@@ -69,6 +74,7 @@ std::unique_ptr<FrameSource> open_source(const SourceSpec& s) {
 }  // namespace
 
 std::string SourceSpec::describe() const {
+  if (factory) return text.empty() ? std::string("custom source") : text;
   switch (kind) {
     case Kind::Camera: return cat("camera ", text);
     case Kind::Pipeline: return cat("pipeline \"", text, "\"");
@@ -223,9 +229,10 @@ void capture_loop(const std::shared_ptr<ClassifyTask::Run>& r) {
     r->fail(e.what());
     return;
   }
-  const bool live = r->st.live;
+  const bool live = source->live();
   {
     std::lock_guard<std::mutex> lock(r->m);
+    r->st.live = live;
     if (r->st.state == ClassifyStatus::State::Opening) {
       r->st.state = ClassifyStatus::State::Running;
       r->st.message.clear();
@@ -295,6 +302,7 @@ struct Worker {
 };
 
 void inference_loop(const std::shared_ptr<ClassifyTask::Run>& r, Session& session) {
+  session.configure_worker_thread();
   std::vector<Worker> workers;
   try {
     if (r->job.model_ids.empty()) throw InputError("no ViT model loaded: load one in the Models tab first");
@@ -358,17 +366,22 @@ void inference_loop(const std::shared_ptr<ClassifyTask::Run>& r, Session& sessio
     std::lock_guard<std::mutex> lock(r->m);
     rec.capture_ms = r->st.capture_ms;
     ++r->st.classified;
-    const double n = static_cast<double>(r->st.classified);
+    // Running means and the latency history leave out the first frame: it plans buffers and (on the
+    // GPU) captures the graph, which says nothing about steady-state latency. Its times stay in `frames`.
+    const bool steady = r->st.classified >= 2;
+    const double n = static_cast<double>(r->st.classified - 1);
     for (size_t i = 0; i < results.size(); ++i) {
       ClassifyModelStats& s = r->st.models[i];
       const ClassifyResult& res = results[i];
       s.last = res.predictions.front();
       s.last_times = res.times;
       s.graph = res.graph;
-      s.mean_preprocess_ms += (res.times.preprocess_ms + res.times.upload_ms - s.mean_preprocess_ms) / n;
-      s.mean_network_ms += (res.times.network_ms - s.mean_network_ms) / n;
-      s.mean_total_ms += (res.times.total_ms - s.mean_total_ms) / n;
-      push_capped(s.total_ms_history, static_cast<float>(res.times.total_ms), kHistory);
+      if (steady) {
+        s.mean_preprocess_ms += (res.times.preprocess_ms + res.times.upload_ms - s.mean_preprocess_ms) / n;
+        s.mean_network_ms += (res.times.network_ms - s.mean_network_ms) / n;
+        s.mean_total_ms += (res.times.total_ms - s.mean_total_ms) / n;
+        push_capped(s.total_ms_history, static_cast<float>(res.times.total_ms), kHistory);
+      }
       rec.predictions.push_back(res.predictions.front());
       rec.times.push_back(res.times);
     }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,12 +24,15 @@
 namespace blr {
 
 class Session;
+class FrameSource;
 
 struct SourceSpec {
   enum class Kind { Camera, Video, Images, Pipeline };
   Kind kind = Kind::Camera;
   std::string text;   // camera index, video path, image paths (separated by ';'), or a GStreamer pipeline
   bool loop = false;  // files: start again at the end (a demo that keeps running)
+  // When set, opens the source instead of kind/text: an embedder's own frame source, or a test's.
+  std::function<std::unique_ptr<FrameSource>()> factory;
   std::string describe() const;
 };
 const char* source_kind_name(SourceSpec::Kind k);      // "camera", "video", "images", "pipeline"
@@ -48,8 +52,9 @@ struct ClassifyModelStats {
   std::string name, variant;
   Prediction last;                  // top-k of the latest frame
   StageTimes last_times;
-  double mean_preprocess_ms = 0, mean_network_ms = 0, mean_total_ms = 0;  // running means
-  std::vector<float> total_ms_history;  // latest frames, oldest first (at most 240)
+  // Running means over every frame but the first (which plans buffers / captures graphs); 0 until frame 2.
+  double mean_preprocess_ms = 0, mean_network_ms = 0, mean_total_ms = 0;
+  std::vector<float> total_ms_history;  // latest frames but the first, oldest first (at most 240)
   bool graph = false;
 };
 

@@ -13,12 +13,9 @@
 #include "engine/core/error.h"
 #include "engine/models/dit/dit_model.h"
 #include "engine/models/vae/vae_decoder.h"
-#include "engine/runtime/session.h"
-#if __has_include("engine/runtime/generator.h")
-#define BLR_HAVE_GENERATOR 1
 #include "engine/runtime/generator.h"
 #include "engine/runtime/latent_preview.h"
-#endif
+#include "engine/runtime/session.h"
 
 namespace blr {
 
@@ -27,7 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kHistory = 600;
 
-#ifdef BLR_HAVE_GENERATOR
 // The SD-VAE behind the Generator's decoder interface.
 class VaeRef final : public LatentDecoder {
  public:
@@ -67,8 +63,6 @@ class DisplayDecoder final : public LatentDecoder {
   std::string name_;
   Tensor rgba_;
 };
-
-#endif
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -130,7 +124,6 @@ Tensor pixels_to_rgba(const Tensor& sample) {
   return Tensor::from_blob(holder->data(), {s.dim(0), s.dim(1), s.dim(2), 4}, DType::U8, Device::CPU, holder);
 }
 
-#ifdef BLR_HAVE_GENERATOR
 struct GenerationTask::Cache {
   struct Entry {
     std::shared_ptr<LoadedModel> dit, vae;
@@ -144,10 +137,6 @@ struct GenerationTask::Cache {
   };
   std::map<int, Entry> entries;
 };
-
-#else
-struct GenerationTask::Cache {};
-#endif
 
 GenerationTask::GenerationTask(Session& session) : session_(session), cache_(std::make_unique<Cache>()) {
   worker_ = std::thread([this] { loop(); });
@@ -204,12 +193,17 @@ std::vector<float> GenerationTask::step_history() const {
 }
 
 void GenerationTask::loop() {
+  session_.configure_worker_thread();
   for (;;) {
     GenerationJob job;
     uint64_t run = 0;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || pending_.has_value(); });
+      if (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || pending_.has_value(); })) {
+        lock.unlock();
+        prune_cache();  // idle: let go of models the session has unloaded, so their memory is freed
+        continue;
+      }
       if (stopping_) break;
       job = *pending_;
       pending_.reset();
@@ -226,13 +220,18 @@ void GenerationTask::loop() {
   cache_.reset();  // generators synchronise their streams as they go
 }
 
+void GenerationTask::prune_cache() {
+  for (auto it = cache_->entries.begin(); it != cache_->entries.end();) {
+    const auto& e = it->second;
+    // Gone from the session (unloaded), or its VAE was: the entry holds the last references.
+    const bool gone = session_.acquire(it->first) != e.dit || (e.vae && session_.acquire(e.vae_id) != e.vae);
+    if (gone) it = cache_->entries.erase(it);
+    else ++it;
+  }
+}
+
 void GenerationTask::run_job(const GenerationJob& job, uint64_t run) {
   (void)run;
-#ifndef BLR_HAVE_GENERATOR
-  (void)job;
-  (void)median;
-  throw Error("image generation is not built into this engine yet (engine/runtime/generator.h is missing)");
-#else
   const auto t0 = Clock::now();
   // Models: keep them alive and exclusive for the whole job.
   std::vector<std::shared_ptr<LoadedModel>> dits;
@@ -257,12 +256,7 @@ void GenerationTask::run_job(const GenerationJob& job, uint64_t run) {
   for (auto& m : dits) lock_model(*m);
   if (vae) lock_model(*vae);
 
-  // Drop generators of models that are gone or configured differently.
-  for (auto it = cache_->entries.begin(); it != cache_->entries.end();) {
-    const bool gone = !session_.acquire(it->first);
-    if (gone) it = cache_->entries.erase(it);
-    else ++it;
-  }
+  prune_cache();
 
   std::vector<GenerationOutput> outputs;
   for (size_t i = 0; i < dits.size(); ++i) {
@@ -403,7 +397,6 @@ void GenerationTask::run_job(const GenerationJob& job, uint64_t run) {
   }
   status_.state = GenerationStatus::State::Finished;
   status_.message = cat("finished in ", static_cast<int>(status_.elapsed_s * 1000), " ms");
-#endif
 }
 
 }  // namespace blr

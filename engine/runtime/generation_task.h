@@ -109,6 +109,7 @@ class GenerationTask {
   struct Cache;
   void loop();
   void run_job(const GenerationJob& job, uint64_t run);
+  void prune_cache();  // worker thread only
 
   Session& session_;
   mutable std::mutex mutex_;

@@ -39,6 +39,9 @@ struct SessionOptions {
   bool force_cpu = false;               // use the CPU backend even when a GPU is present
   std::optional<size_t> budget;         // per-model arena budget (bytes)
   bool gpu_compression = true;          // factorise on the GPU when there is one
+  // CPU threads each worker (generation, classification, compression) may use for the CPU backend's
+  // parallel loops; 0 = all cores but one, so the UI thread always has a core to draw on.
+  int cpu_threads = 0;
 };
 
 struct BackendInfo {
@@ -139,6 +142,10 @@ class Session {
   // Applies to every loaded model's arena and to later loads.
   void set_budget(std::optional<size_t> budget);
   bool gpu_compression() const { return options_.gpu_compression; }
+  // Threads per worker for the CPU backend (SessionOptions::cpu_threads resolved), and the call each
+  // worker thread makes first to apply it (OpenMP's thread count is per calling thread).
+  int cpu_threads() const;
+  void configure_worker_thread() const;
 
   // Loads synchronously on the calling thread (tests, the job thread). Throws InputError /
   // OutOfMemoryError / Error with a message naming the file and the problem.

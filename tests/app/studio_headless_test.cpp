@@ -11,10 +11,7 @@
 #include "tests/app/studio_util.h"
 #include "tests/common/test_util.h"
 
-#if __has_include("engine/io/png.h")
 #include "engine/io/png.h"
-#define STUDIO_TEST_PNG_TEXT 1
-#endif
 
 namespace blr::test {
 namespace {
@@ -92,7 +89,6 @@ TEST(StudioHeadless, GenerateRecordsStepsScreenshotAndSavesPngWithParameters) {
   const std::string saved = g["saved"][0];
   ASSERT_TRUE(fs::exists(saved)) << saved;
   EXPECT_EQ(read_image_bgr(saved).dim(1), 64);
-#ifdef STUDIO_TEST_PNG_TEXT
   const PngText text = read_png_text(saved);
   json params;
   for (const auto& [k, v] : text)
@@ -105,7 +101,6 @@ TEST(StudioHeadless, GenerateRecordsStepsScreenshotAndSavesPngWithParameters) {
   EXPECT_EQ(params["sampler"], "ddim");
   EXPECT_DOUBLE_EQ(params["cfg"].get<double>(), 3.0);
   EXPECT_EQ(params["mode"], "dense");
-#endif
 }
 
 TEST(StudioHeadless, ClassifiesEveryFrameOfAVideo) {
@@ -253,6 +248,28 @@ TEST(StudioHeadless, BrokenShaderIsReportedWithTheCompilerLog) {
   EXPECT_NE(err.find("compile error"), std::string::npos) << err;
   EXPECT_NE(err.find("undefined_thing"), std::string::npos) << "the compiler's log is in the message: " << err;
   EXPECT_EQ(r.state["shaders"]["diff"], true) << "the other program still built";
+}
+
+}  // namespace
+}  // namespace blr::test
+
+namespace blr::test {
+namespace {
+
+// Not a check: writes the tiny models, a DiT-S/2-sized random DiT (384 wide, 12 deep, 32x32 latent) and
+// the test video to $STUDIO_MODELS_OUT, for documentation screenshots and for measuring the UI frame
+// rate by hand (docs/STUDIO.md). Skips unless that variable is set.
+TEST(StudioModels, WriteFilesForManualRuns) {
+  const char* out = std::getenv("STUDIO_MODELS_OUT");
+  if (!out || !*out) GTEST_SKIP() << "skipped: set STUDIO_MODELS_OUT to write the files";
+  fs::create_directories(out);
+  const std::string d = out;
+  write_tiny_dit(d + "/tiny_dit.safetensors", 11);
+  write_tiny_vae(d + "/tiny_vae.safetensors", 12);
+  write_tiny_vit(d + "/tiny_vit.safetensors", 13);
+  write_random_dit(d + "/dit_s2_random.safetensors", 14, 384, 12, 6, 32);
+  EXPECT_TRUE(write_test_video(d + "/clip.avi", 48));
+  EXPECT_TRUE(fs::exists(d + "/dit_s2_random.safetensors"));
 }
 
 }  // namespace

@@ -60,15 +60,18 @@ const std::vector<std::string>& tiny_class_names() {
   return names;
 }
 
-void write_tiny_dit(const std::string& path, uint64_t seed) {
+void write_tiny_dit(const std::string& path, uint64_t seed) { write_random_dit(path, seed, 64, 2, 4, 8); }
+
+void write_random_dit(const std::string& path, uint64_t seed, int64_t hidden, int64_t depth, int64_t heads,
+                      int64_t latent) {
   DitConfig c;
-  c.hidden = 64;
-  c.depth = 2;
-  c.heads = 4;
+  c.hidden = hidden;
+  c.depth = depth;
+  c.heads = heads;
   c.patch = 2;
-  c.input_size = 8;
+  c.input_size = latent;
   c.in_channels = 4;
-  c.mlp_hidden = 256;
+  c.mlp_hidden = 4 * hidden;
   c.num_classes = 10;
   c.learn_sigma = true;
   const int64_t H = c.hidden;
