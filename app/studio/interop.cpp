@@ -29,7 +29,7 @@ bool Interop::upload(GlTexture& tex, const blr::Tensor& img) {
   auto fail = [&](cudaError_t e, const char* what) {
     reason_ = std::string("host copy (") + what + " failed: " + cudaGetErrorString(e) + ")";
     enabled_ = false;
-    cudaGetLastError();  // clear the sticky-free error so later CUDA calls are unaffected
+    cudaGetLastError();  // clear the (non-sticky) error so it does not surface in a later, unrelated check
     return false;
   };
   const bool resized = tex.ensure(w, h);

@@ -1,5 +1,6 @@
 #include "engine/runtime/classify_task.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -132,8 +133,12 @@ struct ClassifyTask::Run {
   std::deque<Clock::time_point> recent;
   std::deque<ClassifiedFrame> frames;  // per-frame records (the most recent kFrameRecords)
   std::thread capture, inference;
-  std::promise<void> capture_exit;
-  std::future<void> capture_exited = capture_exit.get_future();
+  std::promise<void> capture_exit, inference_exit;
+  std::shared_future<void> capture_exited = capture_exit.get_future().share();
+  std::shared_future<void> inference_exited = inference_exit.get_future().share();
+  // Inference threads of earlier runs that may still hold the models: this run starts after them.
+  std::vector<std::shared_future<void>> after;
+  Clock::time_point stopped_at;
 
   bool ended() const {
     using S = ClassifyStatus::State;
@@ -160,7 +165,10 @@ void inference_loop(const std::shared_ptr<ClassifyTask::Run>& r, Session& sessio
 
 ClassifyTask::ClassifyTask(Session& session) : session_(session) {}
 
-ClassifyTask::~ClassifyTask() { stop(); }
+ClassifyTask::~ClassifyTask() {
+  stop();
+  reap(true);
+}
 
 void ClassifyTask::start(const ClassifyJob& job) {
   stop();
@@ -171,6 +179,7 @@ void ClassifyTask::start(const ClassifyJob& job) {
   r->st.source = job.source.describe();
   r->st.live = job.source.kind == SourceSpec::Kind::Camera || job.source.kind == SourceSpec::Kind::Pipeline;
   r->st.message = cat("opening ", r->st.source);
+  for (const auto& old : retired_) r->after.push_back(old->inference_exited);
   run_ = r;
   r->inference = std::thread([r, this] { inference_loop(r, session_); });
   r->capture = std::thread([r] { capture_loop(r); });
@@ -188,13 +197,29 @@ void ClassifyTask::stop() {
       r->st.message = "stopped";
     }
     r->stop = true;
+    r->stopped_at = Clock::now();
     r->cv.notify_all();
   }
-  if (r->inference.joinable()) r->inference.join();
-  if (r->capture.joinable()) {
-    // A camera driver call can hang (unplugged device); never let that freeze the caller.
-    if (r->capture_exited.wait_for(std::chrono::milliseconds(1500)) == std::future_status::ready) r->capture.join();
-    else r->capture.detach();
+  // Never wait here (this is the UI thread): the threads finish their current frame in the background
+  // and are joined by reap(); the next run waits for the old inference thread itself.
+  if (std::find(retired_.begin(), retired_.end(), r) == retired_.end()) retired_.push_back(r);
+  reap(false);
+}
+
+void ClassifyTask::reap(bool block) const {
+  using std::chrono::milliseconds;
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    Run& r = **it;
+    if (r.inference.joinable() && (block || r.inference_exited.wait_for(milliseconds(0)) == std::future_status::ready))
+      r.inference.join();
+    if (r.capture.joinable()) {
+      const bool done = r.capture_exited.wait_for(block ? milliseconds(1500) : milliseconds(0)) == std::future_status::ready;
+      if (done) r.capture.join();
+      // A camera driver call can hang (unplugged device): leave that thread behind; it owns what it uses.
+      else if (block || Clock::now() - r.stopped_at > std::chrono::seconds(3)) r.capture.detach();
+    }
+    if (!r.inference.joinable() && !r.capture.joinable()) it = retired_.erase(it);
+    else ++it;
   }
 }
 
@@ -205,6 +230,7 @@ bool ClassifyTask::active() const {
 }
 
 ClassifyStatus ClassifyTask::status(bool with_frames) const {
+  if (!retired_.empty()) reap(false);
   if (!run_) return {};
   std::lock_guard<std::mutex> lock(run_->m);
   ClassifyStatus s = run_->st;  // st.frames stays empty: the records live in run_->frames
@@ -302,6 +328,11 @@ struct Worker {
 };
 
 void inference_loop(const std::shared_ptr<ClassifyTask::Run>& r, Session& session) {
+  struct Exit {
+    ClassifyTask::Run& run;
+    ~Exit() { run.inference_exit.set_value(); }
+  } on_exit{*r};
+  for (const auto& f : r->after) f.wait();  // an earlier run may still be finishing a frame
   session.configure_worker_thread();
   std::vector<Worker> workers;
   try {

@@ -7,8 +7,9 @@
 //   inference owns the classifiers (each with its own Ops, i.e. its own CUDA stream) and runs every
 //             model on each frame it takes from the slot.
 // A camera that cannot be opened, or stops delivering frames, sets the state to Failed / Lost with a
-// message; retry() starts the same job again. Nothing here ever blocks the caller for long: stop() waits
-// briefly for the capture thread and leaves it behind if a driver call hangs (it owns what it touches).
+// message; retry() starts the same job again. Nothing here blocks the caller: stop() only signals; the
+// threads finish in the background (a new run's inference waits for the old one to let go of the
+// models), are joined when done, and a capture thread stuck in a driver call is left behind.
 #pragma once
 
 #include <cstdint>
@@ -104,8 +105,12 @@ class ClassifyTask {
   struct Run;  // one run's shared state (opaque; public so the thread functions can name it)
 
  private:
+  // Joins threads of stopped runs that have finished (all of them, waiting, when `block`).
+  void reap(bool block) const;
+
   Session& session_;
   std::shared_ptr<Run> run_;
+  mutable std::vector<std::shared_ptr<Run>> retired_;  // stopped runs whose threads may still run
   ClassifyJob last_job_;
   uint64_t runs_ = 0;
 };
