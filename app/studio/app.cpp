@@ -275,29 +275,44 @@ void load_initial_models(App& app) {
     any = true;
   }
   if (any || o.headless) return;
-  // Hook for the built-in demo models (assets/models/, see docs/MODELS.md): with no model arguments the
-  // studio loads whichever of them are installed, and says so.
+  // The built-in demo models (assets/models/, docs/MODELS.md): with no model arguments the studio loads
+  // whichever are installed — each dense file and its BLR variants, so Compare works at once — and the
+  // demo video as the Classify source.
   const fs::path dir = fs::path(blr::assets_dir()) / "models";
   struct Demo {
     blr::ModelKind kind;
     const char* file;
+    const char* label;
   };
-  const Demo demos[] = {{blr::ModelKind::Dit, "demo_dit.safetensors"},
-                        {blr::ModelKind::Vit, "demo_vit.safetensors"},
-                        {blr::ModelKind::Vae, "demo_vae.safetensors"}};
+  const Demo demos[] = {{blr::ModelKind::Dit, "demo_dit.safetensors", "dense"},
+                        {blr::ModelKind::Dit, "demo_dit_blast.safetensors", "blast"},
+                        {blr::ModelKind::Dit, "demo_dit_monarch.safetensors", "monarch"},
+                        {blr::ModelKind::Vit, "demo_vit.safetensors", "dense"},
+                        {blr::ModelKind::Vit, "demo_vit_blast.safetensors", "blast"},
+                        {blr::ModelKind::Vit, "demo_vit_monarch.safetensors", "monarch"},
+                        {blr::ModelKind::Vit, "demo_vit_blast_trained.safetensors", "blast-trained"},
+                        {blr::ModelKind::Vae, "demo_vae.safetensors", "dense"}};
   std::string loaded;
   for (const Demo& d : demos) {
     std::error_code ec;
     const fs::path p = dir / d.file;
     if (!fs::exists(p, ec)) continue;
-    submit(d.kind, p.string(), "dense");
+    blr::LoadRequest r;
+    r.kind = d.kind;
+    r.path = p.string();
+    r.label = d.label;
+    app.session->submit(r);
     loaded += (loaded.empty() ? "" : ", ") + p.filename().string();
   }
   if (!loaded.empty()) {
     message(app, Message::Level::Info, blr::cat("No models given: loading the demo models (", loaded, ") from ", dir.string()));
     const fs::path video = fs::path(blr::assets_dir()) / "demo_video.avi";
     std::error_code ec;
-    if (app.settings.cls.video.empty() && fs::exists(video, ec)) app.settings.cls.video = video.string();
+    if (app.settings.cls.video.empty() && fs::exists(video, ec)) {
+      app.settings.cls.video = video.string();
+      app.settings.cls.source = 1;
+      app.settings.cls.loop = true;
+    }
   } else {
     message(app, Message::Level::Info,
             "No models loaded yet: open the Models tab (Ctrl+4) to load a DiT, VAE or ViT checkpoint.");

@@ -13,7 +13,7 @@ namespace studio {
 
 namespace {
 
-void draw_progress(App& app, const blr::GenerationStatus& g) {
+void draw_progress(const blr::GenerationStatus& g) {
   const bool running = g.state == blr::GenerationStatus::State::Running;
   const int runs = std::max<int>(1, static_cast<int>(g.job.dit_ids.size()));
   const float frac = g.steps > 0 ? (static_cast<float>(g.current) + static_cast<float>(g.step) / g.steps) / runs : 0.0f;
@@ -24,6 +24,8 @@ void draw_progress(App& app, const blr::GenerationStatus& g) {
                                   "  ·  ", fmt_ms(g.mean_step_ms), "/step  ·  ETA ", fmt_ms(g.eta_s * 1000.0));
   } else if (g.state == blr::GenerationStatus::State::Idle) {
     text = "ready";
+  } else if (g.state == blr::GenerationStatus::State::Finished) {
+    text = g.message;  // "finished in N ms"
   } else {
     text = blr::cat(blr::generation_state_name(g.state), g.message.empty() ? "" : ": " + g.message);
   }
@@ -31,7 +33,6 @@ void draw_progress(App& app, const blr::GenerationStatus& g) {
   ImGui::ProgressBar(running ? frac : (g.state == blr::GenerationStatus::State::Finished ? 1.0f : frac), ImVec2(-1, 0),
                      text.c_str());
   ImGui::PopStyleColor();
-  (void)app;
 }
 
 void draw_history(App& app, float height) {
@@ -106,7 +107,7 @@ void draw_generate(App& app, ImVec2 size) {
   const auto& names = class_names(app);
   ImGui::Text("%d", g.class_id);
   ImGui::SameLine();
-  if (app.fonts.regular) ImGui::TextUnformatted(class_label(names, g.class_id).c_str());
+  ImGui::TextUnformatted(class_label(names, g.class_id).c_str());
   class_picker(app, "classes", &g.class_id, ImGui::GetTextLineHeightWithSpacing() * 6.5f);
 
   section_header("SAMPLING");
@@ -143,7 +144,7 @@ void draw_generate(App& app, ImVec2 size) {
   } else {
     if (ImGui::Button("Cancel    Esc", ImVec2(-1, 34))) do_action(app, "generate.cancel");
   }
-  draw_progress(app, app.gen_compare_job ? blr::GenerationStatus{} : st);
+  draw_progress(app.gen_compare_job ? blr::GenerationStatus{} : st);
 
   section_header("OUTPUT");
   ImGui::SetNextItemWidth(-1);

@@ -225,8 +225,10 @@ void ClassifyTask::reap(bool block) const {
 
 bool ClassifyTask::active() const {
   if (!run_) return false;
-  std::lock_guard<std::mutex> lock(run_->m);
-  return run_->st.state == ClassifyStatus::State::Opening || run_->st.state == ClassifyStatus::State::Running;
+  // Stopped or failed: over at once. Otherwise (running, or the source just ended or was lost) until the
+  // inference thread has classified what it took and exited, so the last frames are in status().
+  if (run_->stop) return false;
+  return run_->inference_exited.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready;
 }
 
 ClassifyStatus ClassifyTask::status(bool with_frames) const {

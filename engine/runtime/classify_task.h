@@ -98,7 +98,7 @@ class ClassifyTask {
   void start(const ClassifyJob& job);
   void stop();
   void retry();  // starts the last job again
-  bool active() const;  // opening or running
+  bool active() const;  // opening, running, or finishing the last frames of a source that ended
   // A snapshot; `with_frames` copies the per-frame records too (large).
   ClassifyStatus status(bool with_frames = false) const;
 

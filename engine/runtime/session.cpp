@@ -45,6 +45,18 @@ int64_t model_width(ModelKind kind, const Checkpoint& ck) {
   return 0;
 }
 
+// What a file holds: "dense", the one BLR kind its factored layers use, or "mixed".
+std::string stored_mode(const std::vector<LinearShape>& layers) {
+  std::string mode = "dense";
+  for (const auto& l : layers) {
+    if (l.kind == LinearKind::Dense) continue;
+    const std::string k = linear_kind_name(l.kind);
+    if (mode == "dense") mode = k;
+    else if (mode != k) return "mixed";
+  }
+  return mode;
+}
+
 int64_t checkpoint_params(const Checkpoint& ck) {
   int64_t n = 0;
   for (const auto& name : ck.names()) n += shape_numel(ck.info(name).shape);
@@ -236,7 +248,7 @@ int Session::load_impl(const LoadRequest& req, const std::function<void(const Jo
   info.kind = req.kind;
   info.path = req.path;
   info.name = file_name(req.path);
-  info.mode = req.mode;
+  info.mode = !req.label.empty() ? req.label : req.mode == "dense" ? stored_mode(layers) : req.mode;
   info.rules = rules_to_text(rules);
   info.dtype = backend_.dtype;
   info.device = device();

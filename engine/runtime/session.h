@@ -67,7 +67,7 @@ struct ModelInfo {
   ModelKind kind = ModelKind::Dit;
   std::string path;
   std::string name;     // file name without folders
-  std::string mode;     // "dense", "blast", "monarch", "lowrank", "custom"
+  std::string mode;     // "dense", "blast", "monarch", "lowrank", "mixed", "custom", or the request's label
   std::string variant;  // what the layers are, e.g. "dense" or "blast:b=9,r=384 ×28, ..."
   std::string rules;    // the rules applied at load (text), empty when none
   std::string config;   // the model's describe()
@@ -105,6 +105,9 @@ struct LoadRequest {
   std::string path;
   std::string mode = "dense";  // a mode name (rules from mode_rules) or "custom" (rules_text)
   std::string rules_text;      // for "custom"
+  // How the variant is named in the UI (ModelInfo::mode). Empty: the mode, or for "dense" what the
+  // file's layers are ("blast" for a file of BLAST factors, "mixed" for several kinds).
+  std::string label;
 };
 
 // Progress of the current (or last) load/compress job.

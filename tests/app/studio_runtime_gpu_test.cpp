@@ -19,6 +19,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+LoadRequest request(ModelKind kind, const std::string& path, const std::string& mode = "dense",
+                    const std::string& rules = "", const std::string& label = "") {
+  LoadRequest r;
+  r.kind = kind;
+  r.path = path;
+  r.mode = mode;
+  r.rules_text = rules;
+  r.label = label;
+  return r;
+}
+
 template <typename Pred>
 bool wait_for(Pred pred, std::chrono::milliseconds limit = 120s) {
   const auto end = std::chrono::steady_clock::now() + limit;
@@ -38,10 +49,10 @@ struct GpuModels {
     write_tiny_dit(dir + "/dit.safetensors", 21);
     write_tiny_vae(dir + "/vae.safetensors", 22);
     write_tiny_vit(dir + "/vit.safetensors", 23);
-    dit = session.load({ModelKind::Dit, dir + "/dit.safetensors", "dense", ""});
-    blast = session.load({ModelKind::Dit, dir + "/dit.safetensors", "blast", ""});
-    vae = session.load({ModelKind::Vae, dir + "/vae.safetensors", "dense", ""});
-    vit = session.load({ModelKind::Vit, dir + "/vit.safetensors", "dense", ""});
+    dit = session.load(request(ModelKind::Dit, dir + "/dit.safetensors", "dense", ""));
+    blast = session.load(request(ModelKind::Dit, dir + "/dit.safetensors", "blast", ""));
+    vae = session.load(request(ModelKind::Vae, dir + "/vae.safetensors", "dense", ""));
+    vit = session.load(request(ModelKind::Vit, dir + "/vit.safetensors", "dense", ""));
   }
 };
 

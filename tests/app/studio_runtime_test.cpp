@@ -27,6 +27,17 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+LoadRequest request(ModelKind kind, const std::string& path, const std::string& mode = "dense",
+                    const std::string& rules = "", const std::string& label = "") {
+  LoadRequest r;
+  r.kind = kind;
+  r.path = path;
+  r.mode = mode;
+  r.rules_text = rules;
+  r.label = label;
+  return r;
+}
+
 template <typename Pred>
 bool wait_for(Pred pred, std::chrono::milliseconds limit = 60s) {
   const auto end = std::chrono::steady_clock::now() + limit;
@@ -152,8 +163,8 @@ TEST(Session, LoadsDenseAndCompressesWithPerLayerError) {
   Session s(cpu_session());
   EXPECT_FALSE(s.backend().gpu);
   EXPECT_EQ(s.backend().dtype, DType::F32);
-  const int dense = s.load({ModelKind::Vit, dir + "/vit.safetensors", "dense", ""});
-  const int blast = s.load({ModelKind::Vit, dir + "/vit.safetensors", "blast", ""});
+  const int dense = s.load(request(ModelKind::Vit, dir + "/vit.safetensors", "dense", ""));
+  const int blast = s.load(request(ModelKind::Vit, dir + "/vit.safetensors", "blast", ""));
   const auto d = s.model(dense), b = s.model(blast);
   ASSERT_TRUE(d && b);
   EXPECT_EQ(d->labels, tiny_class_names());
@@ -169,9 +180,13 @@ TEST(Session, LoadsDenseAndCompressesWithPerLayerError) {
   EXPECT_TRUE(b->can_save);
   // The saved compressed file loads as it is, with the same parameter count, and no further compression.
   s.save_compressed(blast, dir + "/vit_blast.safetensors");
-  const int again = s.load({ModelKind::Vit, dir + "/vit_blast.safetensors", "dense", ""});
+  const int again = s.load(request(ModelKind::Vit, dir + "/vit_blast.safetensors", "dense", ""));
   EXPECT_EQ(s.model(again)->params, b->params);
   EXPECT_TRUE(s.model(again)->compressed.empty());
+  EXPECT_EQ(s.model(again)->mode, "blast") << "a file of BLAST factors is named by what it holds";
+  const int labelled = s.load(request(ModelKind::Vit, dir + "/vit_blast.safetensors", "dense", "", "blast-trained"));
+  EXPECT_EQ(s.model(labelled)->mode, "blast-trained");
+  s.unload(labelled);
   EXPECT_EQ(s.ids(ModelKind::Vit).size(), 3u);
   s.unload(again);
   EXPECT_EQ(s.ids(ModelKind::Vit).size(), 2u);
@@ -181,9 +196,9 @@ TEST(Session, FailedJobsBecomeEventsAndTheSessionKeepsWorking) {
   const std::string dir = temp_dir("studio_rt");
   write_tiny_dit(dir + "/dit.safetensors", 3);
   Session s(cpu_session());
-  s.submit({ModelKind::Dit, dir + "/missing.safetensors", "dense", ""});
-  s.submit({ModelKind::Vit, dir + "/dit.safetensors", "dense", ""});  // a DiT is not a ViT
-  s.submit({ModelKind::Dit, dir + "/dit.safetensors", "dense", ""});
+  s.submit(request(ModelKind::Dit, dir + "/missing.safetensors", "dense", ""));
+  s.submit(request(ModelKind::Vit, dir + "/dit.safetensors", "dense", ""));  // a DiT is not a ViT
+  s.submit(request(ModelKind::Dit, dir + "/dit.safetensors", "dense", ""));
   ASSERT_TRUE(wait_for([&] { return !s.busy(); }));
   std::vector<SessionEvent> events = s.take_events();
   ASSERT_EQ(events.size(), 3u);
@@ -201,14 +216,14 @@ TEST(Session, BudgetRefusesAModelThatDoesNotFit) {
   Session s(cpu_session());
   s.set_budget(parse_bytes("64KiB"));
   try {
-    s.load({ModelKind::Dit, dir + "/dit.safetensors", "dense", ""});
+    s.load(request(ModelKind::Dit, dir + "/dit.safetensors", "dense", ""));
     FAIL() << "a 700 KiB model loaded under a 64 KiB budget";
   } catch (const OutOfMemoryError& e) {
     EXPECT_NE(std::string(e.what()).find("budget"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(s.ids(ModelKind::Dit).empty());
   s.set_budget(std::nullopt);
-  EXPECT_NO_THROW(s.load({ModelKind::Dit, dir + "/dit.safetensors", "dense", ""}));
+  EXPECT_NO_THROW(s.load(request(ModelKind::Dit, dir + "/dit.safetensors", "dense", "")));
 }
 
 TEST(Session, CancelStopsALongCompressionWithinALayer) {
@@ -216,7 +231,7 @@ TEST(Session, CancelStopsALongCompressionWithinALayer) {
   write_tiny_dit(dir + "/dit.safetensors", 5);
   Session s(cpu_session());
   // Many BLAST iterations: minutes if cancel only took effect between layers.
-  s.submit({ModelKind::Dit, dir + "/dit.safetensors", "custom", "blocks.*.mlp.fc1=blast:b=4,r=16,iters=2000000"});
+  s.submit(request(ModelKind::Dit, dir + "/dit.safetensors", "custom", "blocks.*.mlp.fc1=blast:b=4,r=16,iters=2000000"));
   ASSERT_TRUE(wait_for([&] { return s.job().stage == "compressing"; }));
   const auto t0 = std::chrono::steady_clock::now();
   s.cancel_job();
@@ -233,8 +248,8 @@ TEST(ClassifyTask, FileSourceGetsEveryFrameAndABadSourceFails) {
   write_tiny_vit(dir + "/vit.safetensors", 6);
   if (!write_test_video(dir + "/clip.avi", 9)) GTEST_SKIP() << "skipped: OpenCV cannot write a video here";
   Session s(cpu_session());
-  const int a = s.load({ModelKind::Vit, dir + "/vit.safetensors", "dense", ""});
-  const int b = s.load({ModelKind::Vit, dir + "/vit.safetensors", "dense", ""});
+  const int a = s.load(request(ModelKind::Vit, dir + "/vit.safetensors", "dense", ""));
+  const int b = s.load(request(ModelKind::Vit, dir + "/vit.safetensors", "dense", ""));
   ClassifyTask task(s);
   ClassifyJob job;
   job.source = video_source(dir + "/clip.avi", false);
@@ -287,7 +302,7 @@ TEST(ClassifyTask, LiveSourceThatEndsIsLostAndRetryStartsAgain) {
   const std::string dir = temp_dir("studio_rt");
   write_tiny_vit(dir + "/vit.safetensors", 7);
   Session s(cpu_session());
-  const int id = s.load({ModelKind::Vit, dir + "/vit.safetensors", "dense", ""});
+  const int id = s.load(request(ModelKind::Vit, dir + "/vit.safetensors", "dense", ""));
   ClassifyTask task(s);
   ClassifyJob job;
   job.source.text = "dying camera";
@@ -315,7 +330,7 @@ TEST(ClassifyTask, StopReturnsPromptlyWhileALoopingSourceRuns) {
   ClassifyTask task(s);
   ClassifyJob job;
   job.source = video_source(dir + "/clip.avi", true);
-  job.model_ids = {s.load({ModelKind::Vit, dir + "/vit.safetensors", "dense", ""})};
+  job.model_ids = {s.load(request(ModelKind::Vit, dir + "/vit.safetensors", "dense", ""))};
   task.start(job);
   ASSERT_TRUE(wait_for([&] { return task.status().classified >= 12; })) << "looping past the end of the clip";
   const auto t0 = std::chrono::steady_clock::now();
@@ -352,10 +367,10 @@ void load_gen_models(GenFixture& f) {
   f.dir = temp_dir("studio_rt");
   write_tiny_dit(f.dir + "/dit.safetensors", 9);
   write_tiny_vae(f.dir + "/vae.safetensors", 10);
-  f.dit = f.session.load({ModelKind::Dit, f.dir + "/dit.safetensors", "dense", ""});
-  f.dit2 = f.session.load({ModelKind::Dit, f.dir + "/dit.safetensors", "dense", ""});
-  f.blast = f.session.load({ModelKind::Dit, f.dir + "/dit.safetensors", "blast", ""});
-  f.vae = f.session.load({ModelKind::Vae, f.dir + "/vae.safetensors", "dense", ""});
+  f.dit = f.session.load(request(ModelKind::Dit, f.dir + "/dit.safetensors", "dense", ""));
+  f.dit2 = f.session.load(request(ModelKind::Dit, f.dir + "/dit.safetensors", "dense", ""));
+  f.blast = f.session.load(request(ModelKind::Dit, f.dir + "/dit.safetensors", "blast", ""));
+  f.vae = f.session.load(request(ModelKind::Vae, f.dir + "/vae.safetensors", "dense", ""));
 }
 
 TEST(GenerationTask, CancelTakesEffectWithinAStep) {
