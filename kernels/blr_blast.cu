@@ -40,8 +40,6 @@ struct BlastParams {
   int vec_store;  // z rows allow 8-byte stores of 4 elements (r % 4 == 0)
 };
 
-constexpr int kMixRows = 2;  // rows per lane in the mixing phase (each lane: 2 rows × 4 features)
-
 template <typename T>
 __device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, bool vec) {
   if (vec && valid >= 4) {
@@ -56,50 +54,85 @@ __device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, b
   }
 }
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX>
-__global__ void __launch_bounds__(WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
+// The y_j stash: fp32 (exact) or the 16-bit storage type (half the shared memory, which is what lets
+// b=9 use 128×64 tiles; y_j is then rounded once before mixing, as PyTorch's bf16 BLAST does).
+__device__ __forceinline__ void stash_store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
+template <typename T>
+__device__ __forceinline__ void stash_store2(T* p, float a, float b) {
+  *reinterpret_cast<uint32_t*>(p) = tile::pack2<T>(a, b);
+}
+__device__ __forceinline__ float4 stash_load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ float4 stash_load4(const __nv_bfloat16* p) {
+  const uint2 w = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.x));
+  const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+__device__ __forceinline__ float4 stash_load4(const __half* p) {
+  const uint2 w = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&w.x));
+  const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&w.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+// Stash row stride in elements: padded so a warp's fragment stores and the mixing reads spread over banks.
+template <typename ST, int BN>
+constexpr int stash_ld() {
+  return BN + (sizeof(ST) == 4 ? 4 : 8);
+}
+
+// G warp groups of WM×WN warps each; group g runs input blocks g, g+G, ... through its own pipeline, so a
+// CTA's serial K loop is ceil(b/G)·(i/b) long instead of i (what bounds latency at 197–512 tokens).
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST>
+__global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
   using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 8 rows x 32 features per warp item");
-  constexpr int kSld = BN + 4;  // stash row stride (floats)
+  // Mixing: a lane owns kMixRows rows × 4 features. Two rows amortise each S read over more FMAs; with
+  // several warp groups there are enough warps to give each one row (more items, fewer registers).
+  constexpr int kMixRows = G > 1 ? 1 : 2;
+  static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 4·kMixRows rows x 32 features per item");
+  static_assert(G >= 1 && G <= 8, "named barriers 1..G");
+  constexpr int kSld = stash_ld<ST, BN>();
+  constexpr int kThreads = G * Core::kThreads;
   extern __shared__ __align__(128) char smem[];
   tile::pdl_launch_dependents();
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tid = threadIdx.x, lane = tid & 31;
+  const int group = tid / Core::kThreads, gtid = tid - group * Core::kThreads, gwarp = gtid >> 5;
   const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
   const int m0 = tile_m * BM, n0 = tile_n * BN;
   const int b = p.b, r = p.r;
-  float* stash = reinterpret_cast<float*>(smem + Core::kPipeBytes);  // [b][BM][kSld]
-  float* ss = stash + b * BM * kSld;                                 // [b·b][BN]: s_kj for this slice
+  ST* stash = reinterpret_cast<ST*>(smem + G * Core::kPipeBytes);                 // [b][BM][kSld]
+  float* ss = reinterpret_cast<float*>(stash + b * BM * kSld);                     // [b·b][BN]: s_kj here
 
   // S slice (a weight: safe to read before the dependency wait inside run()).
   const T* S = static_cast<const T*>(p.S);
-  for (int idx = tid; idx < b * b * BN; idx += Core::kThreads) {
+  for (int idx = tid; idx < b * b * BN; idx += kThreads) {
     const int kj = idx / BN, c = idx - kj * BN;
     ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
   }
 
   const tile::Operand A{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
   const tile::Operand B{static_cast<const char*>(p.V) + 2LL * n0 * p.ib, 2LL * p.ib, 2LL * r * p.ib, r - n0};
-  const int wm0 = (warp / WN) * Core::kWarpM, wn0 = (warp % WN) * Core::kWarpN;
+  const int wm0 = (gwarp / WN) * Core::kWarpM, wn0 = (gwarp % WN) * Core::kWarpN;
   typename Core::Acc acc;
   Core::zero(acc);
-  Core::run(smem, A, B, p.ib, b, acc, [&](int seg, typename Core::Acc& a) {
-    float* ys = stash + seg * BM * kSld;
+  const typename Core::Group grp{gtid, G > 1 ? 1 + group : 0, group, G};
+  Core::run(smem + group * Core::kPipeBytes, A, B, p.ib, b, grp, acc, [&](int seg, typename Core::Acc& a) {
+    ST* ys = stash + seg * BM * kSld;
 #pragma unroll
     for (int mi = 0; mi < Core::MI; ++mi)
 #pragma unroll
       for (int ni = 0; ni < Core::NI; ++ni) {
         const int row = wm0 + mi * 16 + (lane >> 2), col = wn0 + ni * 8 + (lane & 3) * 2;
-        *reinterpret_cast<float2*>(ys + row * kSld + col) = make_float2(a[mi][ni][0], a[mi][ni][1]);
-        *reinterpret_cast<float2*>(ys + (row + 8) * kSld + col) = make_float2(a[mi][ni][2], a[mi][ni][3]);
+        stash_store2(ys + row * kSld + col, a[mi][ni][0], a[mi][ni][1]);
+        stash_store2(ys + (row + 8) * kSld + col, a[mi][ni][2], a[mi][ni][3]);
       }
   });
-  // run() ended with a barrier: every y_j tile and the S slice are visible to all warps.
+  __syncthreads();  // every group's y_j tiles and the S slice are visible to all warps
 
   constexpr int kColGroups = BN / 32;
   constexpr int kItems = (BM / (4 * kMixRows)) * kColGroups;
-  constexpr int kWarps = WM * WN;
-  const int rg = lane >> 3, cq = lane & 7;
+  constexpr int kWarps = kThreads / 32;
+  const int warp = tid >> 5, rg = lane >> 3, cq = lane & 7;
   T* z = static_cast<T*>(p.z);
   const long long ldz = static_cast<long long>(b) * r;
   const bool vec = p.vec_store != 0;
@@ -113,7 +146,7 @@ __global__ void __launch_bounds__(WM* WN * 32) blast_stage1_tc_kernel(BlastParam
       if (j < b) {
 #pragma unroll
         for (int rr = 0; rr < kMixRows; ++rr) {
-          const float4 v = *reinterpret_cast<const float4*>(stash + (j * BM + row0 + 4 * rr) * kSld + col);
+          const float4 v = stash_load4(stash + (j * BM + row0 + 4 * rr) * kSld + col);
           y[j][rr][0] = v.x;
           y[j][rr][1] = v.y;
           y[j][rr][2] = v.z;
@@ -189,29 +222,46 @@ __global__ void __launch_bounds__(simt::kThreads) blast_stage1_simt_kernel(Blast
 struct BlastTc {
   int id;
   const char* name;
-  int bm, bn, warps, stages, bmax, pipe_bytes;
+  int bm, bn, warps, stages, bmax, groups, pipe_bytes;  // warps = all warps of the CTA; pipe_bytes per group
+  int stash_elem, stash_ld;                             // y stash element size (4 or 2) and row stride
   double eff;
   void (*kernel)(BlastParams);
-  int smem(int b) const { return pipe_bytes + b * bm * (bn + 4) * 4 + b * b * bn * 4; }
+  int smem(int b) const { return groups * pipe_bytes + b * bm * stash_ld * stash_elem + b * b * bn * 4; }
 };
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST = float>
 BlastTc make_blast(int id, const char* name, double eff) {
   using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  return {id, name, BM, BN, WM * WN, STAGES, BMAX, Core::kPipeBytes, eff,
-          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX>};
+  return {id,
+          name,
+          BM,
+          BN,
+          G * WM * WN,
+          STAGES,
+          BMAX,
+          G,
+          Core::kPipeBytes,
+          static_cast<int>(sizeof(ST)),
+          stash_ld<ST, BN>(),
+          eff,
+          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G, ST>};
 }
 
 template <typename T>
 const std::vector<BlastTc>& blast_configs() {
   static const std::vector<BlastTc> cfgs = {
-      // Small tiles serve small token counts, where a CTA's serial K loop (all b segments) is latency-bound:
-      // a deeper pipeline keeps more 16-byte copies in flight per SM.
-      make_blast<T, 128, 64, 4, 2, 4, 4>(1, "128x64/b<=4", 0.80),  // warp 32x32
-      make_blast<T, 64, 64, 2, 4, 4, 4>(2, "64x64/b<=4", 0.60),    // warp 32x16
-      make_blast<T, 32, 32, 2, 2, 8, 4>(3, "32x32/b<=4", 0.40),    // warp 16x16
-      make_blast<T, 64, 64, 2, 4, 4, 16>(4, "64x64/b<=16", 0.60),
-      make_blast<T, 32, 32, 2, 2, 8, 16>(5, "32x32/b<=16", 0.40),
+      // Big tiles for many tokens (throughput; stage 1 is then bound by L2->SM traffic, which falls with
+      // the tile size); small tiles for few tokens, where a CTA's serial K loop is latency-bound: deeper
+      // pipelines, and warp groups that take the input blocks in parallel.
+      make_blast<T, 128, 64, 4, 2, 4, 4, 1>(1, "128x64/b<=4", 0.80),  // warp 32x32
+      make_blast<T, 64, 64, 2, 4, 4, 4, 1>(2, "64x64/b<=4", 0.60),    // warp 32x16
+      make_blast<T, 32, 32, 2, 2, 8, 4, 1>(3, "32x32/b<=4", 0.40),    // warp 16x16
+      make_blast<T, 64, 64, 2, 4, 4, 16, 1>(4, "64x64/b<=16", 0.60),
+      make_blast<T, 32, 32, 2, 2, 8, 16, 1>(5, "32x32/b<=16", 0.40),
+      make_blast<T, 32, 32, 2, 2, 6, 4, 2>(6, "32x32/b<=4/2 groups", 0.40),
+      make_blast<T, 32, 32, 2, 2, 6, 4, 3>(7, "32x32/b<=4/3 groups", 0.40),
+      make_blast<T, 32, 32, 2, 2, 6, 16, 3>(8, "32x32/b<=16/3 groups", 0.40),
+      make_blast<T, 128, 64, 4, 2, 3, 16, 1, T>(9, "128x64/b<=16/16-bit stash", 0.80),  // b=9: 224 KiB
   };
   return cfgs;
 }
@@ -256,8 +306,9 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
         if (info.status != cudaSuccess || info.occupancy <= 0) continue;
         const long long tiles = ((a.M + c.bm - 1) / c.bm) * ((a.r + c.bn - 1) / c.bn);
         const double mix = static_cast<double>(a.b) * a.b * c.bm * c.bn / 128.0;  // FMA-pipe cycles
+        const long long serial = static_cast<long long>((a.b + c.groups - 1) / c.groups) * a.ib;
         const double est = launch::estimate_cycles(tiles, c.bm, c.bn, static_cast<long long>(a.b) * a.ib,
-                                                   info.occupancy, c.eff, caps.sms, c.stages, mix);
+                                                   info.occupancy, c.eff, caps.sms, c.stages, mix, serial);
         if (est < best) {
           best = est;
           ch.cfg = c;

@@ -80,8 +80,10 @@ inline KernelInfo kernel_info(const void* kernel, int threads, int smem) {
 // bounded by memory latency (~600 clk to L2/HBM) over the copies it keeps in flight (stages - 1 k-tiles),
 // plus pipeline fill and epilogue (~1500 clk). Only relative values matter: the model trades wave
 // quantisation and latency against tile efficiency.
+// k_serial: the longest K loop one warp group of the CTA runs (default k_total).
 inline double estimate_cycles(long long tiles, int bm, int bn, long long k_total, int occ, double eff, int sms,
-                              int stages, double extra_per_tile = 0) {
+                              int stages, double extra_per_tile = 0, long long k_serial = -1) {
+  if (k_serial < 0) k_serial = k_total;
   if (tiles <= 0 || occ <= 0) return 1e30;
   const long long slots = static_cast<long long>(sms) * occ;
   const long long waves = (tiles + slots - 1) / slots;
@@ -89,7 +91,7 @@ inline double estimate_cycles(long long tiles, int bm, int bn, long long k_total
   const double flops = 2.0 * bm * bn * static_cast<double>(k_total);
   const double busy = per_sm * (flops / (2048.0 * eff) + extra_per_tile);
   const double per_ktile = std::max(40.0, 600.0 / std::max(1, stages - 1));
-  const double latency = static_cast<double>((k_total + 31) / 32) * per_ktile + 1500.0 + extra_per_tile;
+  const double latency = static_cast<double>((k_serial + 31) / 32) * per_ktile + 1500.0 + extra_per_tile;
   return static_cast<double>(waves) * std::max(busy, latency);
 }
 

@@ -187,60 +187,93 @@ struct TcCore {
     }
   }
 
-  // Runs nseg segments of K each. After the last k-tile of segment s, hook(s, acc) is called; acc is then
-  // zeroed unless s is the last segment (so a one-segment GEMM leaves its result in acc). On return all
-  // copies have landed and every thread is past the last read of the pipeline buffers (smem reusable).
+  // Which part of the CTA runs this mainloop: a warp group (threads [base, base + kThreads)) with its own
+  // pipeline buffers and named barrier takes segments seg_start, seg_start + seg_step, ... (BLAST splits
+  // its b input blocks over groups to shorten each CTA's serial K loop). bar 0 = __syncthreads (one group).
+  struct Group {
+    int tid;  // thread index within the group
+    int bar;  // named barrier id (0: the whole CTA is this group)
+    int seg_start, seg_step;
+  };
+
+  // Immediate barrier ids (a register id would make ptxas reserve all 16 barriers for the kernel).
+  __device__ static void group_sync(int bar) {
+    switch (bar) {
+      case 0: __syncthreads(); break;
+      case 1: asm volatile("bar.sync 1, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 2: asm volatile("bar.sync 2, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 3: asm volatile("bar.sync 3, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 4: asm volatile("bar.sync 4, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 5: asm volatile("bar.sync 5, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 6: asm volatile("bar.sync 6, %0;\n" ::"n"(kThreads) : "memory"); break;
+      case 7: asm volatile("bar.sync 7, %0;\n" ::"n"(kThreads) : "memory"); break;
+      default: asm volatile("bar.sync 8, %0;\n" ::"n"(kThreads) : "memory"); break;
+    }
+  }
+
+  // Runs this group's segments (of K each, out of nseg). After the last k-tile of segment s, hook(s, acc)
+  // is called; acc is then zeroed unless it was the group's last segment (so a one-segment GEMM leaves its
+  // result in acc). On return all of the group's copies have landed and its threads are past their last
+  // read of the pipeline buffers (smem reusable after a barrier covering the readers).
   template <class Hook>
-  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, Acc& acc,
+  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g, Acc& acc,
                              Hook&& hook) {
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = g.tid, lane = tid & 31, warp = tid >> 5;
     const int wm0 = (warp / WN) * kWarpM, wn0 = (warp % WN) * kWarpN;
     const uint32_t s0 = smem_addr(smem);
     const int kt_per_seg = (K + kBK - 1) / kBK;
-    const int total = nseg * kt_per_seg;
+    const int my_segs = g.seg_start < nseg ? (nseg - g.seg_start + g.seg_step - 1) / g.seg_step : 0;
+    const int total = my_segs * kt_per_seg;
+    auto seg_of = [&](int local) { return g.seg_start + local * g.seg_step; };
 
     // Prologue: weights (B) first, then wait for the producer of A, then A. Commit group s then holds
     // A(s) (and group 0 all prologue B tiles), so "group t complete" still means "tile t complete".
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s)
       if (s < total) {
-        const int seg = s / kt_per_seg;
-        load_tile<BN, kThreads>(s0 + s * kStageBytes + kABytes, B, seg, (s - seg * kt_per_seg) * kBK, K, tid);
+        const int ls = s / kt_per_seg;
+        load_tile<BN, kThreads>(s0 + s * kStageBytes + kABytes, B, seg_of(ls), (s - ls * kt_per_seg) * kBK, K, tid);
       }
     pdl_wait();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
       if (s < total) {
-        const int seg = s / kt_per_seg;
-        load_tile<BM, kThreads>(s0 + s * kStageBytes, A, seg, (s - seg * kt_per_seg) * kBK, K, tid);
+        const int ls = s / kt_per_seg;
+        load_tile<BM, kThreads>(s0 + s * kStageBytes, A, seg_of(ls), (s - ls * kt_per_seg) * kBK, K, tid);
       }
       cp_async_commit();
     }
 
-    int seg = 0, kt = 0;  // segment and k-tile of tile t
+    int ls = 0, kt = 0;  // local segment and k-tile of tile t
     for (int t = 0; t < total; ++t) {
       cp_async_wait<STAGES - 2>();
-      __syncthreads();  // tile t visible to all; everyone is done with the stage about to be refilled
+      group_sync(g.bar);  // tile t visible to the group; everyone is done with the stage about to be refilled
       const int tn = t + STAGES - 1;
       if (tn < total) {
-        const int sn = tn / kt_per_seg;
-        const int k0 = (tn - sn * kt_per_seg) * kBK;
+        const int lsn = tn / kt_per_seg;
+        const int k0 = (tn - lsn * kt_per_seg) * kBK;
         const uint32_t st = s0 + (tn % STAGES) * kStageBytes;
-        load_tile<BM, kThreads>(st, A, sn, k0, K, tid);
-        load_tile<BN, kThreads>(st + kABytes, B, sn, k0, K, tid);
+        load_tile<BM, kThreads>(st, A, seg_of(lsn), k0, K, tid);
+        load_tile<BN, kThreads>(st + kABytes, B, seg_of(lsn), k0, K, tid);
       }
       cp_async_commit();
       const uint32_t sc = s0 + (t % STAGES) * kStageBytes;
       compute_stage(sc, sc + kABytes, wm0, wn0, lane, acc);
       if (++kt == kt_per_seg) {
-        hook(seg, acc);
-        if (seg + 1 < nseg) zero(acc);
+        hook(seg_of(ls), acc);
+        if (ls + 1 < my_segs) zero(acc);
         kt = 0;
-        ++seg;
+        ++ls;
       }
     }
     cp_async_wait<0>();
-    __syncthreads();
+    group_sync(g.bar);
+  }
+
+  // The whole CTA as one group, segments 0..nseg-1 in order.
+  template <class Hook>
+  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, Acc& acc, Hook&& hook) {
+    run(smem, A, B, K, nseg, Group{static_cast<int>(threadIdx.x), 0, 0, 1}, acc, static_cast<Hook&&>(hook));
   }
 };
 

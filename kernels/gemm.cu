@@ -82,6 +82,7 @@ struct GemmPlanCache::Impl {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;  // what cuBLASLt applies; the rest is our pass
     ~Plan() {
       if (lc) cublasLtMatrixLayoutDestroy(lc);
       if (lb) cublasLtMatrixLayoutDestroy(lb);
@@ -130,9 +131,8 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
   if (a.batch <= 1) a.a_batch = a.b_batch = a.c_batch = a.bias_batch = 0;
   if (a.lda < a.k || a.ldc < a.n || a.ldb < (a.b_nk ? a.k : a.n)) return "row stride smaller than the row in " + shape;
 
-  const bool fused = lt_fuses_act(a.act);
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
-  if (a.act == Act::GeluTanh && fused) epi = a.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  if (a.act == Act::GeluTanh && lt_fuses_act(a.act)) epi = a.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
   else if (a.bias) epi = CUBLASLT_EPILOGUE_BIAS;
 
   const int64_t es = static_cast<int64_t>(elem_size(a.dt));
@@ -156,8 +156,6 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
     const int32_t op_a = a.b_nk ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = CUBLAS_OP_N;
     BLR_LT_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
     BLR_LT_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
-    const uint32_t epi32 = static_cast<uint32_t>(epi);
-    BLR_LT_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi32, sizeof epi32));
     if (a.bias) {
       BLR_LT_TRY(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &a.bias, sizeof a.bias));
       if (multi) {
@@ -194,10 +192,19 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &uc, sizeof uc);
     if (st == CUBLAS_STATUS_SUCCESS)
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &uc, sizeof uc);
+    // Ask for the fused epilogue first; if no algorithm supports it for this dtype/layout, run the plain
+    // matmul and let our bias/activation pass do the rest.
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result, &found);
+    for (cublasLtEpilogue_t e : {epi, CUBLASLT_EPILOGUE_DEFAULT}) {
+      if (st != CUBLAS_STATUS_SUCCESS || found > 0) break;
+      const uint32_t e32 = static_cast<uint32_t>(e);
+      st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &e32, sizeof e32);
+      if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result, &found);
+      if (st == CUBLAS_STATUS_NOT_SUPPORTED && e != CUBLASLT_EPILOGUE_DEFAULT) st = CUBLAS_STATUS_SUCCESS;
+      p->epi = e;
+    }
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS) return "cublasLt heuristic failed: " + status_text(st) + " for " + shape;
     if (found == 0) return "cublasLt found no algorithm for " + shape;
@@ -206,14 +213,18 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
     impl_->plans.emplace(key, std::move(p));
   }
 
-  if (a.bias)
+  const bool lt_bias = plan->epi == CUBLASLT_EPILOGUE_BIAS || plan->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
+  const bool lt_act = plan->epi == CUBLASLT_EPILOGUE_GELU || plan->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
+  if (lt_bias)
     BLR_LT_TRY(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &a.bias, sizeof a.bias));
   const float alpha = a.alpha, beta = 0.0f;
   BLR_LT_TRY(cublasLtMatmul(lt, plan->desc, &alpha, a.b, plan->la, a.a, plan->lb, &beta, a.c, plan->lc, a.c, plan->lc,
                             &plan->algo, workspace, workspace_bytes, stream));
-  if (!fused) {
-    const cudaError_t e =
-        launch_bias_act(a.dt, a.c, a.m, a.n, a.ldc, a.batch, a.c_batch, nullptr, 0, a.act, false, stream);
+  const void* pass_bias = a.bias && !lt_bias ? a.bias : nullptr;
+  const Act pass_act = lt_act ? Act::None : a.act;
+  if (pass_bias || pass_act != Act::None) {
+    const cudaError_t e = launch_bias_act(a.dt, a.c, a.m, a.n, a.ldc, a.batch, a.c_batch, pass_bias, a.bias_batch,
+                                          pass_act, false, stream);
     if (e != cudaSuccess) return std::string("bias_act_rows after ") + shape + ": " + cudaGetErrorString(e);
   }
   return "";

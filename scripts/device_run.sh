@@ -22,42 +22,53 @@ mkdir -p "$OUT" "$WORK/logs" "$WORK/artifacts"
 export ARTIFACTS="$WORK/artifacts"
 BUILD=build/device
 BLR="$BUILD/app/cli/blr"
+export BUILD BLR
 export BLR_GIT_COMMIT="${BLR_GIT_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
 export PYTHONUNBUFFERED=1
 summary=()
 n=0
+# The device tool kills a command at its time limit and then nothing comes back: every stage therefore
+# runs under what is left of DEVICE_BUDGET_S, and the archive is rewritten after each stage.
+budget="${DEVICE_BUDGET_S:-560}"
+t0=$(date +%s)
+pack() { tar -C "$WORK" -czf "$OUT/results.tar.gz" logs artifacts; }
 for stage in "$@"; do
+  left=$(( budget - ($(date +%s) - t0) ))
+  if (( left < 15 )); then
+    summary+=("$(printf '%-48s skipped (time budget spent)' "$(echo "$stage" | cut -c1-40)")")
+    continue
+  fi
   n=$((n + 1))
   name=$(echo "$stage" | tr -c 'A-Za-z0-9_.-' '_' | cut -c1-40)
   log="$WORK/logs/$(printf '%02d' $n)_$name.log"
   start=$(date +%s)
   case "$stage" in
     build)
-      { cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-          -DBLR_BUILD_STUDIO=OFF ${BLR_STB_DIR:+-DBLR_STB_DIR=$BLR_STB_DIR} &&
-        cmake --build $BUILD -j "$(nproc)"; } >"$log" 2>&1 ;;
+      timeout $left bash -c 'cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+          -DBLR_BUILD_STUDIO=OFF && cmake --build '"$BUILD"' -j $(nproc)' >"$log" 2>&1 ;;
     gpu-tests)
-      ctest --test-dir $BUILD -L gpu --output-on-failure ${GPU_TEST_REGEX:+-R "$GPU_TEST_REGEX"} \
-        --timeout 900 >"$log" 2>&1 ;;
+      timeout $left ctest --test-dir $BUILD -L gpu --output-on-failure ${GPU_TEST_REGEX:+-R "$GPU_TEST_REGEX"} \
+        --timeout "${GPU_TEST_TIMEOUT:-300}" >"$log" 2>&1 ;;
     cpu-tests)
-      ctest --test-dir $BUILD -L cpu -j "$(nproc)" --output-on-failure >"$log" 2>&1 ;;
+      timeout $left ctest --test-dir $BUILD -L cpu -j "$(nproc)" --output-on-failure >"$log" 2>&1 ;;
     sanitize)
-      { for exe in $BUILD/tests/blr_*_gpu_tests; do
+      timeout $left bash -c 'for exe in $BUILD/tests/blr_*_gpu_tests; do
           for tool in memcheck racecheck; do
             echo "== $tool $exe"
             compute-sanitizer --tool $tool --error-exitcode 3 --print-limit 20 "$exe" \
               ${SANITIZE_FILTER:+--gtest_filter="$SANITIZE_FILTER"} 2>&1 | tail -25
           done
-        done; } >"$log" 2>&1 ;;
+        done' >"$log" 2>&1 ;;
     py:*)
-      python3 ${stage#py:} >"$log" 2>&1 ;;
+      timeout $left bash -c "python3 ${stage#py:}" >"$log" 2>&1 ;;
     sh:*)
-      bash -c "${stage#sh:}" >"$log" 2>&1 ;;
+      timeout $left bash -c "${stage#sh:}" >"$log" 2>&1 ;;
     *)
       echo "unknown stage '$stage'" >"$log"; false ;;
   esac
   rc=$?
   summary+=("$(printf '%-48s rc=%-3s %4ss' "$name" "$rc" "$(( $(date +%s) - start ))")")
+  pack
 done
 for f in "$WORK"/logs/*.log; do
   echo "===== $(basename "$f") (last lines)"
@@ -65,4 +76,4 @@ for f in "$WORK"/logs/*.log; do
 done
 echo "===== summary"
 printf '%s\n' "${summary[@]}" | tee "$WORK/logs/summary.txt"
-tar -C "$WORK" -czf "$OUT/results.tar.gz" logs artifacts
+pack

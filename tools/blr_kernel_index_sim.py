@@ -131,7 +131,7 @@ def block_gemm(M,N,K,batch,A,lda,a_batch,B,ldb,b_batch,Cbuf,ldc,c_batch,g,g_stri
                     grp=gc//gg
                     Cbuf[q*c_batch+gm*ldc+grp*gs+(gc-grp*gg)]=act(v)
 
-def blast_stage1(M,b,r,ib,x,ldx,V,S,z,BM,BN):
+def blast_stage1(M,b,r,ib,x,ldx,V,S,z,BM,BN,G=1):
     nt=(r+BN-1)//BN; mt=(M+BM-1)//BM
     Xm=x.reshape(-1,ldx)   # includes padding rows? x has M rows
     Vm=V.reshape(b*r,ib)
@@ -145,27 +145,31 @@ def blast_stage1(M,b,r,ib,x,ldx,V,S,z,BM,BN):
         def hook(seg,acc): stash[seg,:, :BN]=acc
         Xp=np.pad(Xm,((0,BM),(0,8))); Vp=np.pad(Vm,((0,BN),(0,8)))
         # A operand: rows from m0, segment column offset ib; B: V rows n0 + seg*r (seg offset r*ib elements = r rows)
-        def tc_blast():
+        def tc_blast(group):  # TcCore::run for one warp group: segments group, group+G, ...
             ktp=(ib+BK-1)//BK; acc=np.zeros((BM,BN))
-            for seg in range(b):
+            my_segs=(b-group+G-1)//G if group<b else 0
+            for ls in range(my_segs):
+                seg=group+ls*G
                 for kt in range(ktp):
                     a=load_tile2(Xp,m0,M-m0,seg*ib,kt*BK,ib,BM)
                     bt=load_tile2(Vp,n0+seg*r,r-n0,0,kt*BK,ib,BN)
                     acc+=a@bt.T
-                hook(seg,acc.copy()); acc[:]=0
-        tc_blast()
-        kColGroups=BN//32; kItems=(BM//8)*kColGroups
+                hook(seg,acc.copy())
+                if ls+1<my_segs: acc[:]=0
+        for group in range(G): tc_blast(group)
+        MR=1 if G>1 else 2
+        kColGroups=BN//32; kItems=(BM//(4*MR))*kColGroups
         for it in range(kItems):
             for lane in range(32):
                 rg=lane>>3; cq=lane&7
                 ir=it//kColGroups; ic=it-ir*kColGroups
-                col=ic*32+cq*4; gc=n0+col; row0=ir*8+rg
+                col=ic*32+cq*4; gc=n0+col; row0=ir*(4*MR)+rg
                 for k in range(b):
-                    o=np.zeros((2,4))
+                    o=np.zeros((MR,4))
                     for j in range(b):
-                        for rr in range(2):
+                        for rr in range(MR):
                             o[rr]+=ss[k*b+j,col:col+4]*stash[j,row0+4*rr,col:col+4]
-                    for rr in range(2):
+                    for rr in range(MR):
                         gm=m0+row0+4*rr
                         if gm<M and gc<r:
                             valid=r-gc
@@ -190,19 +194,19 @@ def check_monarch(n,i,o,b,r,BM,BN):
     err=np.abs(ybuf.reshape(n,o)-ref).max()
     print("monarch",n,i,o,b,r,BM,BN,"err",err); assert err<1e-9
 
-def check_blast(n,i,o,b,r,BM,BN,ldx_pad=0):
+def check_blast(n,i,o,b,r,BM,BN,ldx_pad=0,G=1):
     ib,ob=i//b,o//b
     x=rng.standard_normal((n,i)); U=rng.standard_normal((b,ob,r)); S=rng.standard_normal((b,b,r)); V=rng.standard_normal((b,r,ib))
     y=[x[:,j*ib:(j+1)*ib]@V[j].T for j in range(b)]
     ref=np.concatenate([sum(y[j]*S[k,j] for j in range(b))@U[k].T for k in range(b)],axis=1)
     ldx=i+ldx_pad; xb=np.zeros((n,ldx)); xb[:,:i]=x
     z=np.full(n*b*r,np.nan)
-    blast_stage1(n,b,r,ib,xb.ravel(),ldx,V.ravel(),S.ravel(),z,BM,BN)
+    blast_stage1(n,b,r,ib,xb.ravel(),ldx,V.ravel(),S.ravel(),z,BM,BN,G)
     assert not np.isnan(z).any(), "z not fully written"
     ybuf=np.full(n*o,np.nan)
     block_gemm(n,ob,r,b,z,b*r,r,U.ravel(),r,ob*r,ybuf,o,ob,0,0,None,0,lambda v:v,64,64)
     err=np.abs(ybuf.reshape(n,o)-ref).max()
-    print("blast",n,i,o,b,r,BM,BN,"err",err); assert err<1e-8
+    print("blast",n,i,o,b,r,BM,BN,"groups",G,"err",err); assert err<1e-8
 
 check_monarch(37,64,96,2,16,32,64)
 check_monarch(70,96,64,4,32,64,64)
@@ -213,3 +217,7 @@ check_blast(70,96,64,4,32,64,64,ldx_pad=8)
 check_blast(9,48,48,3,24,32,32)
 check_blast(33,192,384,4,20,32,32)
 check_blast(17,160,320,5,40,128,64)
+check_blast(21,96,48,3,24,32,32,G=3)
+check_blast(40,288,144,9,40,32,32,G=3)
+check_blast(11,64,96,2,16,32,32,G=3)
+check_blast(19,128,64,4,32,32,32,G=2)

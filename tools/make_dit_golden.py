@@ -8,7 +8,8 @@ weights, saved twice — original names (dit_tiny.safetensors, with pos_embed) a
   ddpm.safetensors      guided (cfg 4) 10-step DDPM: x_T, noise [K,B,H,W,C], trajectory [K,B,H,W,C], final
   ddim.safetensors      guided (cfg 4) 10-step DDIM from the same x_T
   ddpm_plain.safetensors unguided (cfg 1) 5-step DDPM
-  decode.safetensors    latent -> image through tools/reference_vae.py's tiny decoder, when that exists
+  decode.safetensors    the DDIM final latent -> image through tools/reference_vae.py with the tiny VAE of
+                        tests/data/vae_tiny (skipped when either is missing)
 Everything is NHWC like the engine. Noise is injected (the C++ test hands it to the sampler), so the
 golden does not depend on any random generator matching. Run: python3 tools/make_dit_golden.py
 """
@@ -67,6 +68,7 @@ def trajectory(model, x_T, y, K, kind, cfg, seed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" / "dit_tiny"))
+    ap.add_argument("--vae-model", help="tiny VAE decoder (default: tests/data/vae_tiny/model.safetensors)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,21 +95,22 @@ def main():
     R.save_safetensors(out / "ddim.safetensors", trajectory(model, x_T, labels, 10, "ddim", 4.0, seed=3))
     R.save_safetensors(out / "ddpm_plain.safetensors", trajectory(model, x_T, labels, 5, "ddpm", 1.0, seed=4))
 
-    # Decoded image through the VAE engineer's reference, when present (tools/reference_vae.py exposing
-    # tiny_decoder() -> module with decode(latent NCHW model space) and a tiny checkpoint they commit).
+    # A decoded image: the DDIM latent through tools/reference_vae.py's decoder with the tiny VAE of
+    # tests/data/vae_tiny (both written for the VAE decoder), when they are present.
+    vae_model = Path(args.vae_model) if args.vae_model else out.parent / "vae_tiny" / "model.safetensors"
     try:
         vae_ref = importlib.import_module("reference_vae")
     except ImportError:
         vae_ref = None
-    if vae_ref is not None and hasattr(vae_ref, "load_tiny_decoder"):
-        dec = vae_ref.load_tiny_decoder()
-        lat = R.sample(model, x_T, labels, 10, kind="ddim", cfg=4.0,
-                       noise=None)  # DDIM ignores noise
-        img = dec.decode(lat)
-        R.save_safetensors(out / "decode.safetensors", {"latent": nhwc(lat), "image": nhwc(img)})
-        print("decode golden written")
+    if vae_ref is not None and vae_model.exists():
+        tensors, vmeta = R.load_safetensors(vae_model)
+        dec = vae_ref.ReferenceVaeDecoder(tensors, vmeta)
+        final = R.load_safetensors(out / "ddim.safetensors")[0]["final"]
+        img = dec.decode(nchw(final).double()).float()
+        R.save_safetensors(out / "decode.safetensors", {"latent": final, "image": nhwc(img)})
+        print("decode golden written from", vae_model)
     else:
-        print("tools/reference_vae.py (load_tiny_decoder) not found: decode golden skipped")
+        print("tools/reference_vae.py or", vae_model, "not found: decode golden skipped")
     print("wrote", sorted(p.name for p in out.iterdir()))
 
 

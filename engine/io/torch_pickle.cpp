@@ -253,7 +253,8 @@ class Unpickler {
   }
 
   // --- globals ---
-  uint32_t resolve_global(const std::string& module, const std::string& name, const char* op) {
+  // By value: the caller's strings may live in objects_, which make() below can reallocate.
+  uint32_t resolve_global(const std::string module, const std::string name, const char* op) {
     const std::string full = module + "." + name;
     const uint32_t id = make(PyKind::Global);
     PyObject& o = obj(id);

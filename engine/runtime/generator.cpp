@@ -35,9 +35,10 @@ struct Generator::Plan {
   SamplerKind kind = SamplerKind::DDPM;
   float guidance = 1.0f;
   int guided_channels = 3;
-  bool guided = false, injected_noise = false, previews = false;
+  bool guided = false, injected_noise = false, previews = false, precomputed = false;
   DitWorkspace ws;
   Tensor x, x0, model_in, model_out, t, labels, seeds, tables, step, noise;
+  Tensor mod_all;  // [K, Bm·R]: every step's modulation, when precomputed
   Tensor preview_w, preview_rgb, preview_rgba[2], preview_host[2];
   PinnedBuffer preview_pinned[2];
   Tensor dec_latent, image, rgba;
@@ -91,7 +92,8 @@ void Generator::prepare(const GenerateRequest& r) {
   std::memcpy(&gbits, &r.guidance, 4);
   const std::string key = cat("dit/B=", B, guided ? "/cfg" : "", "/g=", gbits, "/gc=", r.guided_channels, "/",
                               sampler_name(r.sampler), "/K=", r.steps, inject ? "/noise" : "",
-                              previews ? "/preview" : "");
+                              previews ? "/preview" : "",
+                              options_.precompute_conditioning ? "/pre" : "");
   if (!plan_ || plan_->key != key) {
     if (plan_) {
       ops_.synchronize();
@@ -109,12 +111,21 @@ void Generator::prepare(const GenerateRequest& r) {
     p->injected_noise = inject;
     p->previews = previews;
     p->graphs.set_enabled(options_.use_graphs && ops_.device() == Device::CUDA);
+    // Others sharing these CudaOps (the VAE, a second generator) may regrow its scratch: re-capture then.
+    if (auto* cu = dynamic_cast<CudaOps*>(&ops_)) p->graphs.set_epoch_source([cu] { return cu->scratch_epoch(); });
     const int64_t S = c.input_size, C = c.in_channels;
     const DType dt = dit_.dtype();
     auto mk = [&](const Shape& s, DType d, const char* what) {
       return Tensor::empty(s, d, arena_, MemCategory::Activations, cat("generator ", what));
     };
     p->ws = dit_.plan(p->Bm, arena_);
+    const size_t table_bytes = static_cast<size_t>(r.steps) * static_cast<size_t>(p->Bm) *
+                               static_cast<size_t>(dit_.modulation_width()) * dtype_size(dt);
+    p->precomputed = options_.precompute_conditioning && table_bytes <= options_.precompute_limit_bytes;
+    if (p->precomputed) {
+      p->mod_all = mk({r.steps, p->Bm * dit_.modulation_width()}, dt, "modulations of every step");
+      p->ws.mod_external = true;
+    }
     p->x = mk({B, S, S, C}, DType::F32, "latent");
     p->x0 = mk({B, S, S, C}, DType::F32, "predicted x0");
     p->model_in = mk({p->Bm, S, S, C}, dt, "model input");
@@ -194,9 +205,33 @@ void Generator::prepare(const GenerateRequest& r) {
   }
 }
 
+void Generator::precompute_conditioning(const GenerateRequest& r) {
+  Plan& p = *plan_;
+  const int64_t M = static_cast<int64_t>(p.K) * p.Bm;
+  const std::vector<int> timesteps = make_schedule(p.K).timesteps;  // ascending; step s uses index K−1−s
+  Tensor t_host = Tensor::zeros({M}, DType::F32);
+  Tensor y_host = Tensor::zeros({M}, DType::I32);
+  for (int s = 0; s < p.K; ++s)
+    for (int64_t b = 0; b < p.Bm; ++b) {
+      t_host.data_as<float>()[s * p.Bm + b] = static_cast<float>(timesteps[p.K - 1 - s]);
+      y_host.data_as<int32_t>()[s * p.Bm + b] =
+          b < p.B ? r.classes[b] : static_cast<int32_t>(dit_.config().null_class());
+    }
+  DitWorkspace cws = dit_.plan_conditioning(M, arena_);
+  const Tensor t = t_host.to_device(arena_, MemCategory::Activations, "conditioning timesteps");
+  const Tensor y = y_host.to_device(arena_, MemCategory::Activations, "conditioning labels");
+  dit_.conditioning(ops_, t, y, cws, p.Bm, p.mod_all);
+  ops_.synchronize();  // the temporaries above are freed on return
+}
+
 void Generator::run_step() {
   Plan& p = *plan_;
-  ops_.sampler_timesteps(p.tables, p.step, p.t);
+  if (p.precomputed) {
+    Tensor row = p.ws.mod.reshape({1, p.ws.mod.numel()});
+    ops_.embedding(p.mod_all, p.step, row);  // the step counter is the row index
+  } else {
+    ops_.sampler_timesteps(p.tables, p.step, p.t);  // the model's t is only needed for its conditioning
+  }
   dit_.forward(ops_, p.model_in, p.t, p.labels, p.ws, p.model_out);
   SamplerStepArgs a;
   a.kind = p.kind;
@@ -260,6 +295,10 @@ GenerateResult Generator::generate(const GenerateRequest& r, const StepCallback&
   };
 
   const auto t_sampling = Clock::now();
+  if (p.precomputed) {
+    precompute_conditioning(r);
+    res.conditioning_ms = ms_since(t_sampling);
+  }
   if (cuda) p.events[0]->record(stream);
   int queued = 0;
   for (int s = 0; s < p.K && !res.cancelled; ++s) {

@@ -7,11 +7,15 @@ namespace blr {
 
 GraphRunner::~GraphRunner() { clear(); }
 
+void GraphRunner::destroy(Entry& e) {
+  if (e.exec) cudaGraphExecDestroy(e.exec);
+  if (e.graph) cudaGraphDestroy(e.graph);
+  e.exec = nullptr;
+  e.graph = nullptr;
+}
+
 void GraphRunner::clear() {
-  for (auto& kv : graphs_) {
-    if (kv.second.exec) cudaGraphExecDestroy(kv.second.exec);
-    if (kv.second.graph) cudaGraphDestroy(kv.second.graph);
-  }
+  for (auto& kv : graphs_) destroy(kv.second);
   graphs_.clear();
 }
 
@@ -26,6 +30,8 @@ void GraphRunner::run(const std::string& key, cudaStream_t stream, const std::fu
     return;
   }
   Entry& e = graphs_[key];
+  const uint64_t epoch = epoch_source_ ? epoch_source_() : 0;
+  if (e.exec && e.epoch != epoch) destroy(e);  // memory it captured was reallocated: capture again
   if (e.exec) {
     BLR_CUDA_CHECK(cudaGraphLaunch(e.exec, stream));
     return;
@@ -47,6 +53,7 @@ void GraphRunner::run(const std::string& key, cudaStream_t stream, const std::fu
   }
   BLR_CUDA_CHECK(cudaStreamEndCapture(stream, &e.graph));
   BLR_CUDA_CHECK(cudaGraphInstantiate(&e.exec, e.graph, 0));
+  e.epoch = epoch_source_ ? epoch_source_() : 0;
   ++captures_;
   BLR_CUDA_CHECK(cudaGraphLaunch(e.exec, stream));
 }

@@ -9,6 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include <functional>
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -24,6 +25,10 @@ class GraphRunner {
   // Enqueues `work` on `stream` (asynchronously). With graphs disabled, always eager.
   void run(const std::string& key, cudaStream_t stream, const std::function<void()>& work);
   void set_enabled(bool enabled) { enabled_ = enabled; }
+  // A captured graph bakes in every device address it touches. When memory it may use is reallocated
+  // (CudaOps scratch growing for a larger request), the source's value changes and every graph is
+  // captured again on its next run instead of replaying stale addresses.
+  void set_epoch_source(std::function<uint64_t()> source) { epoch_source_ = std::move(source); }
   bool enabled() const { return enabled_; }
   bool has_graph(const std::string& key) const;
   size_t graph_count() const { return graphs_.size(); }
@@ -35,8 +40,11 @@ class GraphRunner {
     int runs = 0;
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
+    uint64_t epoch = 0;
   };
+  static void destroy(Entry& e);
   std::map<std::string, Entry> graphs_;
+  std::function<uint64_t()> epoch_source_;
   bool enabled_ = true;
   size_t captures_ = 0;
 };

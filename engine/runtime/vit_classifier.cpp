@@ -61,6 +61,8 @@ VitClassifier::VitClassifier(const VitModel& model, Ops& ops, Arena& arena, cons
   ops_.synchronize();
   graphs_ = std::make_unique<GraphRunner>();
   graphs_->set_enabled(options.use_graphs && cuda_ != nullptr);
+  // Another user of the same CudaOps may regrow its scratch buffers; our graphs then capture again.
+  if (cuda_) graphs_->set_epoch_source([ops = cuda_] { return ops->scratch_epoch(); });
   if (cuda_) {
     int device = 0;
     BLR_CUDA_CHECK(cudaGetDevice(&device));

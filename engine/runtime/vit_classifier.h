@@ -7,8 +7,8 @@
 // (GraphRunner). On an integrated GPU (Jetson) the frames stay in mapped pinned memory that the
 // preprocessing kernel reads directly: no upload at all. Stage times come from CUDA events, one of them
 // recorded inside the graph. On the CPU backend the same sequence runs eagerly, timed by the host clock.
-// One classifier per CudaOps when several run with different batch sizes: a captured graph holds the
-// addresses of the ops' scratch buffers, which another configuration's planning run could regrow.
+// Several classifiers may share one CudaOps: when another one's planning run regrows the ops' scratch
+// buffers, graphs holding the old addresses are captured again (GraphRunner's epoch source).
 #pragma once
 
 #include <chrono>

@@ -192,7 +192,7 @@ class LinearParity {
     Tensor y = y_buf.slice(0, 0, c.n).slice(1, 0, c.out);
 
     for (const PathSpec& p : paths) {
-      BlrKernelOptions o;
+      BlrKernelOptions o = blr_kernel_options();  // keeps tile overrides set by the caller
       o.stage1 = p.s1;
       o.stage2 = p.s2;
       ScopedBlrKernelOptions scoped(o);
@@ -368,6 +368,62 @@ TEST(LinearParityGpu, AllActivationsWithAndWithoutBias) {
           c.dt = dt;
           t.check(c, paths_for(dt, v), 9000 + i++);
         }
+}
+
+// Every tensor-core tile configuration, forced in turn (the cost model alone would leave some unused on
+// these shapes): BLAST stage-1 tiles on a b=3 and a b=9 layer, GEMM tiles on both Monarch stages.
+TEST(LinearParityGpu, EveryTileConfiguration) {
+  BLR_REQUIRE_CUDA();
+  struct TileCase {
+    Variant v;
+    int tile;
+    const char* name;  // as the plan prints it
+    int64_t b;
+    int smem = 0;  // dynamic shared memory the tile needs at this b (bytes), when beyond small-GPU limits
+  };
+  const TileCase cases[] = {
+      {Variant::Blast, 1, "128x64/b<=4", 3},
+      {Variant::Blast, 2, "64x64/b<=4", 3},
+      {Variant::Blast, 3, "32x32/b<=4", 3},
+      {Variant::Blast, 4, "64x64/b<=16", 9, 4 * 128 * 64 + 9 * 64 * 68 * 4 + 81 * 64 * 4},
+      {Variant::Blast, 5, "32x32/b<=16", 9},
+      {Variant::Blast, 6, "32x32/b<=4/2 groups", 2},
+      {Variant::Blast, 7, "32x32/b<=4/3 groups", 3},
+      {Variant::Blast, 8, "32x32/b<=16/3 groups", 9},
+      {Variant::Blast, 8, "32x32/b<=16/3 groups", 4},  // groups with unequal numbers of blocks
+      {Variant::Blast, 9, "128x64/b<=16/16-bit stash", 9, 3 * 192 * 64 + 9 * 128 * 72 * 2 + 81 * 64 * 4},
+      {Variant::Blast, 9, "128x64/b<=16/16-bit stash", 5, 3 * 192 * 64 + 5 * 128 * 72 * 2 + 25 * 64 * 4},
+      {Variant::Monarch, 1, "128x128", 4},
+      {Variant::Monarch, 2, "64x128", 4},
+      {Variant::Monarch, 3, "64x64", 4},
+      {Variant::Monarch, 4, "32x64", 4},
+  };
+  int smem_optin = 0;
+  BLR_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+  LinearParity t;
+  int i = 0;
+  for (const TileCase& tc : cases)
+    for (int64_t n : {1, 77, 300}) {
+      SCOPED_TRACE(cat("tile ", tc.tile, " (", tc.name, ")"));
+      BlrKernelOptions o;
+      o.stage1 = o.stage2 = BlrStagePath::TensorCore;
+      o.tile1 = tc.tile;
+      o.tile2 = tc.v == Variant::Monarch ? tc.tile : 0;
+      ScopedBlrKernelOptions scoped(o);
+      Case c{tc.v, tc.b * 64, tc.b * 48, tc.b, tc.v == Variant::Monarch ? 64 : 96, n};
+      c.act = kActs[i % 4];
+      c.dt = i % 2 ? DType::F16 : DType::BF16;
+      t.check(c, {PathSpec{"forced tile", BlrStagePath::TensorCore, BlrStagePath::TensorCore}}, 15000 + i);
+      if (tc.smem <= smem_optin) {  // otherwise the launcher rightly falls back to a tile that fits
+        EXPECT_NE(last_linear_plan().find(cat("s1 tc", tc.v == Variant::Blast ? "-mix " : " ", tc.name)),
+                  std::string::npos)
+            << "forced tile did not run: " << last_linear_plan();
+      }
+      if (tc.v == Variant::Monarch) {
+        EXPECT_NE(last_linear_plan().find(cat("s2 tc ", tc.name)), std::string::npos) << last_linear_plan();
+      }
+      ++i;
+    }
 }
 
 // Rows of x and y that are views into wider buffers: an aligned offset (tensor cores still apply) and a

@@ -346,6 +346,18 @@ TEST(TorchPickle, Protocol4FramesMemoizeAndStackGlobal) {
   EXPECT_THROW(select_state_dict(g, "", "t"), InputError);  // no tensors, and the search ends
 }
 
+// STACK_GLOBAL's names live in the object table that resolving the global grows; the table reallocates at
+// some object count, so resolve after every count up to well past a few growth steps.
+TEST(TorchPickle, StackGlobalResolvesAtEveryObjectCount) {
+  for (int before = 0; before < 70; ++before) {
+    std::string p = kProto;
+    for (int i = 0; i < before; ++i) p += "N0";  // objects made and popped
+    p += "\x8c\x0b" "collections" "\x8c\x0b" "OrderedDict" "\x93)R.";
+    const std::string m = refusal(p);
+    EXPECT_EQ(m, "<accepted>") << "after " << before << " objects: " << m;
+  }
+}
+
 TEST(TorchPickle, RefusesDisallowedGlobalsWhereverTheyAppear) {
   for (const std::string global : {"os\nsystem\n", "posix\nsystem\n", "builtins\neval\n", "subprocess\nPopen\n",
                                    "torch\nload\n", "torch._utils\n_rebuild_device_tensor_from_numpy\n"}) {

@@ -27,7 +27,11 @@ struct BlrKernelOptions {
   bool pdl = true;   // programmatic dependent launch of stage 2 after stage 1 (sm_90+)
   int tile1 = 0;     // stage-1 tile id for experiments, 0 = cost model (kern::*_tile_names())
   int tile2 = 0;     // stage-2 tile id
-  int64_t lt_min_macs = 4000000000LL;
+  // Auto on sm_90: GEMM stages of at least this many MACs go to cuBLASLt when it fuses the activation.
+  // From the cost model: at ~3e8 MACs (DiT, 512 tokens) wgmma's ~1.6x throughput over mma.sync outweighs
+  // the ~1 µs that programmatic dependent launch saves; ViT at 197 tokens (~8e7) stays on our kernel.
+  // A guess until measured: compare `blr bench-layer --stage2 tc` and `--stage2 lt`.
+  int64_t lt_min_macs = 300000000LL;
 };
 
 // Process-wide options, read once from the environment: BLR_STAGE1, BLR_STAGE2 (auto|tc|simt|lt),

@@ -72,6 +72,7 @@ void* CudaOps::scratch(size_t bytes, int slot) {
   buf = Tensor();
   buf = Tensor::empty({static_cast<int64_t>(grown)}, DType::U8, arena_, MemCategory::Workspace,
                       cat("cuda scratch slot ", slot));
+  ++scratch_epoch_;
   return buf.data();
 }
 

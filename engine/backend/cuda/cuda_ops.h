@@ -41,6 +41,9 @@ class CudaOps final : public Ops {
   // several independent buffers at once (slot 0..kScratchSlots-1).
   static constexpr int kScratchSlots = 4;
   void* scratch(size_t bytes, int slot = 0);
+  // Changes whenever a scratch buffer is reallocated; graphs captured before that hold stale addresses
+  // (GraphRunner::set_epoch_source uses this to re-capture them).
+  uint64_t scratch_epoch() const { return scratch_epoch_; }
   // Workspace reserved for cuBLASLt (fixed size, allocated once).
   void* cublaslt_workspace(size_t* bytes);
   bool capturing() const;
@@ -93,6 +96,7 @@ class CudaOps final : public Ops {
   cublasLtContext* cublaslt_ = nullptr;
   cudnnContext* cudnn_ = nullptr;
   Tensor scratch_[kScratchSlots];
+  uint64_t scratch_epoch_ = 0;
   Tensor lt_workspace_;
   std::map<std::string, std::unique_ptr<FamilyState>> family_states_;
 };

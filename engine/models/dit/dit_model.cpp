@@ -215,6 +215,59 @@ DitWorkspace DitModel::plan(int64_t rows, Arena& arena) const {
   return ws;
 }
 
+void DitModel::conditioning_input(Ops& ops, const Tensor& t, const Tensor& labels, DitWorkspace& ws) const {
+  ops.timestep_embedding(t, 10000.0f, ws.freq);
+  t_mlp0_.forward(ops, ws.freq, ws.t_hidden, Act::Silu);
+  t_mlp2_.forward(ops, ws.t_hidden, ws.t_emb);
+  ops.embedding(y_table_, labels, ws.y_emb);
+  ops.add(ws.t_emb, ws.y_emb, ws.t_hidden);
+  ops.activation(ws.t_hidden, Act::Silu, ws.c_silu);
+}
+
+DitWorkspace DitModel::plan_conditioning(int64_t rows, Arena& arena) const {
+  BLR_CHECK(rows >= 1, "DiT conditioning plan: rows must be positive");
+  auto mk = [&](const Shape& s, const char* what) {
+    return Tensor::empty(s, dtype_, arena, MemCategory::Activations, cat("dit conditioning ", what, " (", rows, " rows)"));
+  };
+  DitWorkspace ws;
+  ws.rows = rows;
+  ws.freq = mk({rows, cfg_.freq_dim}, "timestep features");
+  ws.t_hidden = mk({rows, cfg_.hidden}, "timestep hidden");
+  ws.t_emb = mk({rows, cfg_.hidden}, "timestep embedding");
+  ws.y_emb = mk({rows, cfg_.hidden}, "label embedding");
+  ws.c_silu = mk({rows, cfg_.hidden}, "SiLU(c)");
+  if (!adaln_fused()) ws.cond_tmp = mk({rows, cfg_.adaln_width()}, "adaLN layer output");
+  return ws;
+}
+
+void DitModel::conditioning(Ops& ops, const Tensor& t, const Tensor& labels, DitWorkspace& cws, int64_t group,
+                            Tensor& out) const {
+  const int64_t M = cws.rows, R = modulation_width(), H = cfg_.hidden;
+  BLR_CHECK(group >= 1 && M % group == 0, "DiT conditioning: ", M, " rows are not a multiple of the group ", group);
+  const int64_t G = M / group;
+  check_shape(out, {G, group * R}, "DiT conditioning output");
+  BLR_CHECK(out.is_contiguous(), "DiT conditioning output must be contiguous");
+  check_shape(t, {M}, "DiT conditioning timesteps");
+  check_shape(labels, {M}, "DiT conditioning labels");
+  conditioning_input(ops, t, labels, cws);
+  if (adaln_fused()) {
+    Tensor rows = out.reshape({M, R});  // row g·group + i is sample i of group g: the [group, R] layout
+    adaln_all_.forward(ops, cws.c_silu, rows);
+    return;
+  }
+  // Per-layer adaLN: layer l of a group lives at offset l·group·6H as [group, width] (see mod_chunk).
+  const size_t elt = dtype_size(out.dtype());
+  for (int64_t l = 0; l <= cfg_.depth; ++l) {
+    const int64_t width = l < cfg_.depth ? cfg_.adaln_width() : 2 * H;
+    Tensor y = cws.cond_tmp.reshape({-1}).slice(0, 0, M * width).reshape({M, width});
+    (l < cfg_.depth ? blocks_[l].adaln : final_adaln_).forward(ops, cws.c_silu, y);
+    const Tensor src = y.reshape({G, group, width});
+    Tensor dst = Tensor::from_blob(static_cast<char*>(out.data()) + static_cast<size_t>(l * group * cfg_.adaln_width()) * elt,
+                                   {G, group, width}, out.dtype(), out.device(), out.holder(), {group * R, width, 1});
+    ops.copy(src, dst);
+  }
+}
+
 Tensor DitModel::mod_chunk(const DitWorkspace& ws, int64_t layer, int64_t chunk) const {
   const int64_t Bm = ws.rows, H = cfg_.hidden, W6 = cfg_.adaln_width();
   if (adaln_fused()) {
@@ -244,22 +297,19 @@ void DitModel::forward(Ops& ops, const Tensor& x_in, const Tensor& t, const Tens
   ops.linear(rows2d(ws.tokens), patch_w_, nullptr, Act::None, delta2);
   ops.add(ws.delta, pos_bias_, ws.x);
 
-  // Conditioning: SiLU(t_emb + y_emb), computed once and shared by every adaLN layer.
-  ops.timestep_embedding(t, 10000.0f, ws.freq);
-  t_mlp0_.forward(ops, ws.freq, ws.t_hidden, Act::Silu);
-  t_mlp2_.forward(ops, ws.t_hidden, ws.t_emb);
-  ops.embedding(y_table_, labels, ws.y_emb);
-  ops.add(ws.t_emb, ws.y_emb, ws.t_hidden);
-  ops.activation(ws.t_hidden, Act::Silu, ws.c_silu);
-  if (adaln_fused()) {
-    Tensor mod2 = ws.mod.reshape({Bm, adaln_all_.out});
-    adaln_all_.forward(ops, ws.c_silu, mod2);
-  } else {
-    for (int64_t l = 0; l <= c.depth; ++l) {
-      const int64_t width = l < c.depth ? c.adaln_width() : 2 * H;
-      const int64_t off = l * Bm * c.adaln_width();
-      Tensor seg = ws.mod.slice(0, off, off + Bm * width).reshape({Bm, width});
-      (l < c.depth ? blocks_[l].adaln : final_adaln_).forward(ops, ws.c_silu, seg);
+  if (!ws.mod_external) {
+    // Conditioning: SiLU(t_emb + y_emb), computed once and shared by every adaLN layer.
+    conditioning_input(ops, t, labels, ws);
+    if (adaln_fused()) {
+      Tensor mod2 = ws.mod.reshape({Bm, adaln_all_.out});
+      adaln_all_.forward(ops, ws.c_silu, mod2);
+    } else {
+      for (int64_t l = 0; l <= c.depth; ++l) {
+        const int64_t width = l < c.depth ? c.adaln_width() : 2 * H;
+        const int64_t off = l * Bm * c.adaln_width();
+        Tensor seg = ws.mod.slice(0, off, off + Bm * width).reshape({Bm, width});
+        (l < c.depth ? blocks_[l].adaln : final_adaln_).forward(ops, ws.c_silu, seg);
+      }
     }
   }
 

@@ -63,6 +63,10 @@ struct DitWorkspace {
   Tensor freq, t_hidden, t_emb, y_emb, c_silu;  // [Bm, 256] / [Bm, H]
   Tensor mod;        // fused: [Bm, depth·6H + 2H]; per layer: depth+1 segments [Bm, 6H] ... [Bm, 2H]
   Tensor final_out;  // [Bm, N, p²·Cout]
+  Tensor cond_tmp;   // conditioning workspaces only: one BLR adaLN layer's output [rows, 6H]
+  // True when the caller fills `mod` before each forward (e.g. gathered from modulations precomputed for
+  // every sampling step, see DitModel::conditioning); forward() then skips the conditioning entirely.
+  bool mod_external = false;
   size_t bytes() const;
 };
 
@@ -82,6 +86,16 @@ class DitModel {
 
   // Activations for `rows` = Bm samples, from `arena` (category Activations).
   DitWorkspace plan(int64_t rows, Arena& arena) const;
+  // Elements of the modulation one sample needs: depth·6H + 2H (all blocks' adaLN + the final layer's).
+  int64_t modulation_width() const { return cfg_.depth * cfg_.adaln_width() + 2 * cfg_.hidden; }
+  // Buffers for conditioning() over `rows` samples at once (only the conditioning fields are set).
+  DitWorkspace plan_conditioning(int64_t rows, Arena& arena) const;
+  // The adaLN modulations of M samples (t f32 [M], labels i32 [M]) in one pass — they depend only on
+  // (t, label), so a sampler can compute every step's at once: one compute-bound GEMM over M = K·Bm rows
+  // instead of K memory-bound ones over Bm. Writes out [M/group, group·modulation_width()]: row g holds
+  // samples [g·group, (g+1)·group) exactly as DitWorkspace::mod of a `group`-row workspace holds them.
+  void conditioning(Ops& ops, const Tensor& t, const Tensor& labels, DitWorkspace& cws, int64_t group,
+                    Tensor& out) const;
   // out [Bm, Hl, Wl, 2C or C] (NHWC) = DiT(x_in [Bm, Hl, Wl, C], t f32 [Bm], labels i32 [Bm]).
   // Everything goes through `ops` on the workspace's memory: capturable into a CUDA graph.
   void forward(Ops& ops, const Tensor& x_in, const Tensor& t, const Tensor& labels, DitWorkspace& ws,
@@ -89,6 +103,8 @@ class DitModel {
 
  private:
   Tensor mod_chunk(const DitWorkspace& ws, int64_t layer, int64_t chunk) const;
+  // SiLU(t_emb + y_emb) of ws.rows samples into ws.c_silu.
+  void conditioning_input(Ops& ops, const Tensor& t, const Tensor& labels, DitWorkspace& ws) const;
 
   DitConfig cfg_;
   DType dtype_ = DType::F32;

@@ -30,7 +30,11 @@ VitBuffers plan_vit_buffers(const VitConfig& c, DType dtype, int64_t batch, int 
   const size_t r_x = static_cast<size_t>(B * T * D);
   const size_t r_h = elems({B * S * S * c.in_chans, B * N * D, B * T * D});
   const size_t r_d = elems({B * N * K, B * T * D});
-  const size_t r_w = elems({B * N * D, B * T * std::max(3 * D, H), B * (2 * D + H)});
+  // The class-token path keeps a, h and m side by side in the qkv/MLP region, each 256-byte aligned like
+  // every buffer here (vectorised kernels and cuBLASLt want at least 16 bytes).
+  const size_t cls_row_bytes = align_up(static_cast<size_t>(B * D) * es);
+  const size_t r_w = std::max(elems({B * N * D, B * T * std::max(3 * D, H)}),
+                              (2 * cls_row_bytes + static_cast<size_t>(B * H) * es + es - 1) / es);
   size_t off = 0;
   const size_t o_x = off;
   off += align_up(r_x * es);
@@ -77,8 +81,8 @@ VitBuffers plan_vit_buffers(const VitConfig& c, DType dtype, int64_t batch, int 
     b.cls_a = b.h.slice(1, 0, 1);
     b.cls_x = b.x.slice(1, 0, 1);
   }
-  b.cls_h = view(o_w + static_cast<size_t>(B * D) * es, {B, 1, D}, dtype);
-  b.cls_m = view(o_w + static_cast<size_t>(2 * B * D) * es, {B, 1, H}, dtype);
+  b.cls_h = view(o_w + cls_row_bytes, {B, 1, D}, dtype);
+  b.cls_m = view(o_w + 2 * cls_row_bytes, {B, 1, H}, dtype);
   b.cls_d = view(o_d, {B, 1, D}, dtype);
   b.logits = view(o_logits, {B, c.num_classes}, dtype);
   b.probs = view(o_probs, {B, topk}, DType::F32);
