@@ -35,7 +35,7 @@ struct ClassifySettings {
   std::string images;
   std::string pipeline =
       "nvarguscamerasrc ! video/x-raw(memory:NVMM),width=1280,height=720,framerate=30/1 ! nvvidconv ! "
-      "video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1";
+      "video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1 max-buffers=1";
   bool loop = false;
   int topk = 5;
   std::string mode = "dense";
