@@ -14,6 +14,7 @@
 // Tiles: 128×64 / 64×64 / 32×32 (fp32 y stash = b·BM·(BN+4)·4 bytes; b=9 at 64×64 takes ~157 KiB, so
 // b=9 gets 64×64 or 32×32 and small b can use 128×64). The cost model in blr_launch.cuh picks per shape.
 // The SIMT kernel does the same with fp32 FMA and element-wise loads (f32 storage, odd shapes).
+// The tensor-core tile body lives in blr_blast_tile.cuh (the single-launch layer kernel reuses it).
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "kernels/blr_blast.h"
+#include "kernels/blr_blast_tile.cuh"
 #include "kernels/blr_launch.cuh"
 #include "kernels/blr_simt.cuh"
 #include "kernels/blr_tile.cuh"
@@ -29,153 +31,16 @@ namespace blr::kern {
 
 namespace {
 
-struct BlastParams {
-  const void* x;
-  long long ldx;
-  const void* V;
-  const void* S;
-  void* z;
-  int M, b, r, ib;
-  int n_tiles;    // rank slices; grid.x = m_tiles·n_tiles, slice fastest (CTAs sharing x rows run together)
-  int vec_store;  // z rows allow 8-byte stores of 4 elements (r % 4 == 0)
-};
+using detail::BlastParams;
 
-template <typename T>
-__device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, bool vec) {
-  if (vec && valid >= 4) {
-    uint2 w;
-    w.x = tile::pack2<T>(v[0], v[1]);
-    w.y = tile::pack2<T>(v[2], v[3]);
-    *reinterpret_cast<uint2*>(dst) = w;
-  } else {
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      if (e < valid) dst[e] = from_f32<T>(v[e]);
-  }
-}
-
-// The y_j stash: fp32 (exact) or the 16-bit storage type (half the shared memory, which is what lets
-// b=9 use 128×64 tiles; y_j is then rounded once before mixing, as PyTorch's bf16 BLAST does).
-__device__ __forceinline__ void stash_store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
-template <typename T>
-__device__ __forceinline__ void stash_store2(T* p, float a, float b) {
-  *reinterpret_cast<uint32_t*>(p) = tile::pack2<T>(a, b);
-}
-__device__ __forceinline__ float4 stash_load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
-__device__ __forceinline__ float4 stash_load4(const __nv_bfloat16* p) {
-  const uint2 w = *reinterpret_cast<const uint2*>(p);
-  const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.x));
-  const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.y));
-  return make_float4(lo.x, lo.y, hi.x, hi.y);
-}
-__device__ __forceinline__ float4 stash_load4(const __half* p) {
-  const uint2 w = *reinterpret_cast<const uint2*>(p);
-  const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&w.x));
-  const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&w.y));
-  return make_float4(lo.x, lo.y, hi.x, hi.y);
-}
-// Stash row stride in elements: padded so a warp's fragment stores and the mixing reads spread over banks.
-template <typename ST, int BN>
-constexpr int stash_ld() {
-  return BN + (sizeof(ST) == 4 ? 4 : 8);
-}
-
-// G warp groups of WM×WN warps each; group g runs input blocks g, g+G, ... through its own pipeline, so a
-// CTA's serial K loop is ceil(b/G)·(i/b) long instead of i (what bounds latency at 197–512 tokens).
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST, typename SST>
 __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
-  using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  // Mixing: a lane owns kMixRows rows × 4 features. Two rows amortise each S read over more FMAs; with
-  // several warp groups there are enough warps to give each one row (more items, fewer registers).
-  constexpr int kMixRows = G > 1 ? 1 : 2;
-  static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 4·kMixRows rows x 32 features per item");
-  static_assert(G >= 1 && G <= 8, "named barriers 1..G");
-  constexpr int kSld = stash_ld<ST, BN>();
-  constexpr int kThreads = G * Core::kThreads;
+  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
   extern __shared__ __align__(128) char smem[];
+  if (p.wait_first) tile::pdl_wait();  // first kernel of a layer under PDL: nothing may be read before this
   tile::pdl_launch_dependents();
-
-  const int tid = threadIdx.x, lane = tid & 31;
-  const int group = tid / Core::kThreads, gtid = tid - group * Core::kThreads, gwarp = gtid >> 5;
   const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
-  const int m0 = tile_m * BM, n0 = tile_n * BN;
-  const int b = p.b, r = p.r;
-  ST* stash = reinterpret_cast<ST*>(smem + G * Core::kPipeBytes);                 // [b][BM][kSld]
-  float* ss = reinterpret_cast<float*>(stash + b * BM * kSld);                     // [b·b][BN]: s_kj here
-
-  // S slice (a weight: safe to read before the dependency wait inside run()).
-  const T* S = static_cast<const T*>(p.S);
-  for (int idx = tid; idx < b * b * BN; idx += kThreads) {
-    const int kj = idx / BN, c = idx - kj * BN;
-    ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
-  }
-
-  const tile::Operand A{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
-  const tile::Operand B{static_cast<const char*>(p.V) + 2LL * n0 * p.ib, 2LL * p.ib, 2LL * r * p.ib, r - n0};
-  const int wm0 = (gwarp / WN) * Core::kWarpM, wn0 = (gwarp % WN) * Core::kWarpN;
-  typename Core::Acc acc;
-  Core::zero(acc);
-  const typename Core::Group grp{gtid, G > 1 ? 1 + group : 0, group, G};
-  Core::run(smem + group * Core::kPipeBytes, A, B, p.ib, b, grp, acc, [&](int seg, typename Core::Acc& a) {
-    ST* ys = stash + seg * BM * kSld;
-#pragma unroll
-    for (int mi = 0; mi < Core::MI; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < Core::NI; ++ni) {
-        const int row = wm0 + mi * 16 + (lane >> 2), col = wn0 + ni * 8 + (lane & 3) * 2;
-        stash_store2(ys + row * kSld + col, a[mi][ni][0], a[mi][ni][1]);
-        stash_store2(ys + (row + 8) * kSld + col, a[mi][ni][2], a[mi][ni][3]);
-      }
-  });
-  __syncthreads();  // every group's y_j tiles and the S slice are visible to all warps
-
-  constexpr int kColGroups = BN / 32;
-  constexpr int kItems = (BM / (4 * kMixRows)) * kColGroups;
-  constexpr int kWarps = kThreads / 32;
-  const int warp = tid >> 5, rg = lane >> 3, cq = lane & 7;
-  T* z = static_cast<T*>(p.z);
-  const long long ldz = static_cast<long long>(b) * r;
-  const bool vec = p.vec_store != 0;
-  for (int it = warp; it < kItems; it += kWarps) {
-    const int ir = it / kColGroups, ic = it - ir * kColGroups;
-    const int col = ic * 32 + cq * 4, gc = n0 + col;
-    const int row0 = ir * (4 * kMixRows) + rg;  // rows row0 + 4·rr
-    float y[BMAX][kMixRows][4];
-#pragma unroll
-    for (int j = 0; j < BMAX; ++j) {
-      if (j < b) {
-#pragma unroll
-        for (int rr = 0; rr < kMixRows; ++rr) {
-          const float4 v = stash_load4(stash + (j * BM + row0 + 4 * rr) * kSld + col);
-          y[j][rr][0] = v.x;
-          y[j][rr][1] = v.y;
-          y[j][rr][2] = v.z;
-          y[j][rr][3] = v.w;
-        }
-      }
-    }
-    for (int k = 0; k < b; ++k) {
-      float o[kMixRows][4] = {};
-#pragma unroll
-      for (int j = 0; j < BMAX; ++j) {
-        if (j < b) {
-          const float4 s = *reinterpret_cast<const float4*>(ss + (k * b + j) * BN + col);
-#pragma unroll
-          for (int rr = 0; rr < kMixRows; ++rr) {
-            o[rr][0] = fmaf(s.x, y[j][rr][0], o[rr][0]);
-            o[rr][1] = fmaf(s.y, y[j][rr][1], o[rr][1]);
-            o[rr][2] = fmaf(s.z, y[j][rr][2], o[rr][2]);
-            o[rr][3] = fmaf(s.w, y[j][rr][3], o[rr][3]);
-          }
-        }
-      }
-#pragma unroll
-      for (int rr = 0; rr < kMixRows; ++rr) {
-        const int gm = m0 + row0 + 4 * rr;
-        if (gm < p.M && gc < r) store4<T>(z + gm * ldz + k * r + gc, o[rr], r - gc, vec);
-      }
-    }
-  }
+  Tile::run(p, tile_m, tile_n, smem, [] { tile::pdl_wait(); });
 }
 
 template <typename T, int BM, int BN>
@@ -224,27 +89,32 @@ struct BlastTc {
   const char* name;
   int bm, bn, warps, stages, bmax, groups, pipe_bytes;  // warps = all warps of the CTA; pipe_bytes per group
   int stash_elem, stash_ld;                             // y stash element size (4 or 2) and row stride
+  int s_elem;                                           // S slice element size (4 or 2)
   double eff;
   void (*kernel)(BlastParams);
-  int smem(int b) const { return groups * pipe_bytes + b * bm * stash_ld * stash_elem + b * b * bn * 4; }
+  int smem(int b) const { return groups * pipe_bytes + b * bm * stash_ld * stash_elem + b * b * bn * s_elem; }
 };
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST = float>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST = float,
+          typename SST = float>
 BlastTc make_blast(int id, const char* name, double eff) {
-  using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  return {id,
-          name,
-          BM,
-          BN,
-          G * WM * WN,
-          STAGES,
-          BMAX,
-          G,
-          Core::kPipeBytes,
-          static_cast<int>(sizeof(ST)),
-          stash_ld<ST, BN>(),
-          eff,
-          &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G, ST>};
+  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
+  BlastTc c{};
+  c.id = id;
+  c.name = name;
+  c.bm = BM;
+  c.bn = BN;
+  c.warps = G * WM * WN;
+  c.stages = STAGES;
+  c.bmax = BMAX;
+  c.groups = G;
+  c.pipe_bytes = Tile::Core::kPipeBytes;
+  c.stash_elem = static_cast<int>(sizeof(ST));
+  c.stash_ld = Tile::kSld;
+  c.s_elem = static_cast<int>(sizeof(SST));
+  c.eff = eff;
+  c.kernel = &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
+  return c;
 }
 
 template <typename T>
@@ -262,6 +132,9 @@ const std::vector<BlastTc>& blast_configs() {
       make_blast<T, 32, 32, 2, 2, 6, 4, 3>(7, "32x32/b<=4/3 groups", 0.40),
       make_blast<T, 32, 32, 2, 2, 6, 16, 3>(8, "32x32/b<=16/3 groups", 0.40),
       make_blast<T, 128, 64, 4, 2, 3, 16, 1, T>(9, "128x64/b<=16/16-bit stash", 0.80),  // b=9: 224 KiB
+      // As 9 with S kept in the storage type: the 10 KiB saved buy a 4th pipeline stage at b = 9 (one CTA
+      // per SM either way, so its K loop is latency-bound: 3 tiles in flight instead of 2).
+      make_blast<T, 128, 64, 4, 2, 4, 16, 1, T, T>(10, "128x64/b<=16/16-bit stash+S s4", 0.80),  // b=9: 220 KiB
   };
   return cfgs;
 }
@@ -331,7 +204,15 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
   return ch;
 }
 
-BlastParams make_params(const BlastStage1Args& a, const Choice& ch) {
+BlastParams make_params(const BlastStage1Args& a, const Choice& ch, const BlrLaunch& l) {
+  return detail::make_blast_params(a, static_cast<int>(ch.n_tiles), l.wait_first);
+}
+
+}  // namespace
+
+namespace detail {
+
+BlastParams make_blast_params(const BlastStage1Args& a, int n_tiles, bool wait_first) {
   BlastParams p{};
   p.x = a.x;
   p.ldx = a.M <= 1 ? static_cast<long long>(a.b) * a.ib : a.ldx;
@@ -342,12 +223,15 @@ BlastParams make_params(const BlastStage1Args& a, const Choice& ch) {
   p.b = a.b;
   p.r = static_cast<int>(a.r);
   p.ib = static_cast<int>(a.ib);
-  p.n_tiles = static_cast<int>(ch.n_tiles);
+  p.n_tiles = n_tiles;
   p.vec_store = a.r % 4 == 0 && (reinterpret_cast<uintptr_t>(a.z) & 7u) == 0;
+  p.wait_first = wait_first ? 1 : 0;
   return p;
 }
 
-}  // namespace
+bool blast_stage1_tc_args_ok(const BlastStage1Args& a) { return args_sane(a) && (a.M == 0 || a.r == 0 || tc_shape_ok(a)); }
+
+}  // namespace detail
 
 bool blast_stage1_tc_ok(const BlastStage1Args& a) {
   if (!args_sane(a) || !tc_shape_ok(a)) return false;
@@ -366,7 +250,7 @@ cudaError_t blast_stage1(const BlastStage1Args& a, const BlrLaunch& l, cudaStrea
   return dispatch_dtype(a.dt, [&](auto tag) -> cudaError_t {
     using T = decltype(tag);
     const Choice ch = choose<T>(a, l);
-    const BlastParams p = make_params(a, ch);
+    const BlastParams p = make_params(a, ch, l);
     const dim3 grid(ch.m_tiles * ch.n_tiles);
     if (ch.tc) return launch::launch(ch.cfg.kernel, grid, dim3(ch.cfg.warps * 32), ch.smem, stream, l.pdl, p);
     auto kernel = ch.simt_tile == 32 ? &blast_stage1_simt_kernel<T, 32, 32> : &blast_stage1_simt_kernel<T, 16, 16>;
@@ -388,20 +272,22 @@ std::string blast_stage1_plan(const BlastStage1Args& a, const BlrLaunch& l) {
     const unsigned ctas = ch.m_tiles * ch.n_tiles;
     if (ch.tc)
       std::snprintf(buf, sizeof buf, "tc-mix %s w%d s%d smem %dK (%u CTAs)%s", ch.cfg.name, ch.cfg.warps,
-                    ch.cfg.stages, (ch.smem + 1023) / 1024, ctas, l.pdl ? " pdl" : "");
+                    ch.cfg.stages, (ch.smem + 1023) / 1024, ctas, launch::pdl_tag(l.pdl, l.wait_first));
     else
       std::snprintf(buf, sizeof buf, "simt-mix %dx%d (%u CTAs)%s", ch.simt_tile, ch.simt_tile, ctas,
-                    l.pdl ? " pdl" : "");
+                    launch::pdl_tag(l.pdl, l.wait_first));
     out = buf;
     return cudaSuccess;
   });
   return out;
 }
 
+int blast_stage1_tile_count() { return static_cast<int>(blast_configs<__nv_bfloat16>().size()); }
+
 std::string blast_stage1_tile_names() {
   std::string s;
-  for (const BlastTc& c : blast_configs<__nv_bfloat16>()) s += std::to_string(c.id) + "=" + c.name + " ";
-  if (!s.empty()) s.pop_back();
+  for (const BlastTc& c : blast_configs<__nv_bfloat16>()) s += std::to_string(c.id) + "=" + c.name + "; ";
+  if (!s.empty()) s.resize(s.size() - 2);
   return s;
 }
 

@@ -39,5 +39,6 @@ bool blast_stage1_tc_ok(const BlastStage1Args& a);
 cudaError_t blast_stage1(const BlastStage1Args& a, const BlrLaunch& launch, cudaStream_t stream);
 std::string blast_stage1_plan(const BlastStage1Args& a, const BlrLaunch& launch);
 std::string blast_stage1_tile_names();
+int blast_stage1_tile_count();  // ids 1..count
 
 }  // namespace blr::kern

@@ -6,7 +6,8 @@
 // Tensor-core kernel: the mainloop of blr_tile.cuh, then the epilogue adds bias and applies the activation
 // on the fp32 accumulators in registers, parks the tile in shared memory as 16-bit values, and writes it
 // out in 16-byte chunks along rows (a run of the permuted layout is a multiple of 8 columns, so a chunk
-// never straddles two runs). Four tile shapes; a cost model picks per shape: 128×128 for thousands of
+// never straddles two runs) — one tile per CTA; the tile body is blr_gemm_tile.cuh (the single-launch
+// layer kernel reuses it). Four tile shapes; a cost model picks per shape: 128×128 for thousands of
 // tokens, down to 32×64 so that 197 tokens still give every SM work.
 // SIMT kernel: same math, element-wise, any dtype/alignment (f32 parity path and general fallback).
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "kernels/blr_gemm.h"
+#include "kernels/blr_gemm_tile.cuh"
 #include "kernels/blr_launch.cuh"
 #include "kernels/blr_simt.cuh"
 #include "kernels/blr_tile.cuh"
@@ -24,92 +26,18 @@ namespace blr::kern {
 
 namespace {
 
-struct GemmParams {
-  const void* A;
-  long long lda, a_batch;
-  const void* B;
-  long long ldb, b_batch;
-  void* C;
-  long long ldc, c_batch;
-  long long g_stride;
-  const void* bias;
-  long long bias_batch;
-  int M, N, K, g;
-  int m_tiles, n_tiles;  // grid.x = m_tiles·n_tiles (n fastest), grid.y = batch
-  int act;
-  int vec_store;  // 16-byte stores allowed (aligned C, ldc, c_batch, g, g_stride)
-};
-
-// Destination of output column c (the permuted store; g >= N makes it the identity).
-template <typename T>
-__device__ __forceinline__ T* out_ptr(T* row, int c, int g, long long g_stride) {
-  const int grp = c / g;
-  return row + grp * g_stride + (c - grp * g);
-}
+using detail::GemmParams;
+using detail::out_ptr;
 
 template <typename T, int BM, int BN, int WM, int WN, int STAGES>
 __global__ void __launch_bounds__(WM* WN * 32) block_gemm_tc_kernel(GemmParams p) {
-  using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
+  using Tile = detail::GemmTile<T, BM, BN, WM, WN, STAGES>;
   extern __shared__ __align__(128) char smem[];
+  if (p.wait_first) tile::pdl_wait();  // first kernel of a layer under PDL: nothing may be read before this
   tile::pdl_launch_dependents();
-
-  const int q = blockIdx.y;
   const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
-  const int m0 = tile_m * BM, n0 = tile_n * BN;
-  const tile::Operand A{static_cast<const char*>(p.A) + 2LL * (q * p.a_batch + m0 * p.lda), 2LL * p.lda, 0,
-                        p.M - m0};
-  const tile::Operand B{static_cast<const char*>(p.B) + 2LL * (q * p.b_batch + n0 * p.ldb), 2LL * p.ldb, 0,
-                        p.N - n0};
-  typename Core::Acc acc;
-  Core::zero(acc);
-  Core::run(smem, A, B, p.K, 1, acc, [](int, typename Core::Acc&) {});
-
-  // Epilogue 1: bias + activation in fp32, tile -> shared memory as T (row stride BN+8 elements: the
-  // 4-byte fragment stores of a warp then cover all 32 banks once).
-  constexpr int kCld = BN + 8;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int wm0 = (warp / WN) * Core::kWarpM, wn0 = (warp % WN) * Core::kWarpN;
-  const T* bias = p.bias ? static_cast<const T*>(p.bias) + q * p.bias_batch : nullptr;
-  const Act act = static_cast<Act>(p.act);
-  uint32_t* cs32 = reinterpret_cast<uint32_t*>(smem);
-#pragma unroll
-  for (int ni = 0; ni < Core::NI; ++ni) {
-    const int col = wn0 + ni * 8 + (lane & 3) * 2;
-    const int gc = n0 + col;
-    float b0 = 0.0f, b1 = 0.0f;
-    if (bias) {
-      if (gc < p.N) b0 = to_f32(bias[gc]);
-      if (gc + 1 < p.N) b1 = to_f32(bias[gc + 1]);
-    }
-#pragma unroll
-    for (int mi = 0; mi < Core::MI; ++mi) {
-      const int row = wm0 + mi * 16 + (lane >> 2);
-      cs32[(row * kCld + col) >> 1] =
-          tile::pack2<T>(apply_act(act, acc[mi][ni][0] + b0), apply_act(act, acc[mi][ni][1] + b1));
-      cs32[((row + 8) * kCld + col) >> 1] =
-          tile::pack2<T>(apply_act(act, acc[mi][ni][2] + b0), apply_act(act, acc[mi][ni][3] + b1));
-    }
-  }
-  __syncthreads();
-
-  // Epilogue 2: shared -> global in 8-column chunks, predicated on the matrix edge.
-  const T* cs = reinterpret_cast<const T*>(smem);
-  T* C = static_cast<T*>(p.C) + q * p.c_batch;
-  constexpr int kChunksPerRow = BN / 8;
-  for (int id = tid; id < BM * kChunksPerRow; id += Core::kThreads) {
-    const int row = id / kChunksPerRow, cc = id - row * kChunksPerRow;
-    const int gm = m0 + row, gc = n0 + cc * 8;
-    if (gm >= p.M || gc >= p.N) continue;
-    const T* src = cs + row * kCld + cc * 8;
-    T* drow = C + gm * p.ldc;
-    if (p.vec_store && gc + 8 <= p.N) {
-      *reinterpret_cast<uint4*>(out_ptr(drow, gc, p.g, p.g_stride)) = *reinterpret_cast<const uint4*>(src);
-    } else {
-#pragma unroll
-      for (int e = 0; e < 8; ++e)
-        if (gc + e < p.N) *out_ptr(drow, gc + e, p.g, p.g_stride) = src[e];
-    }
-  }
+  Tile::run(p, blockIdx.y, tile_m, tile_n, smem, typename Tile::Group{static_cast<int>(threadIdx.x), 0, 0, 1},
+            [] { tile::pdl_wait(); });
 }
 
 template <typename T, int BM, int BN>
@@ -154,8 +82,7 @@ struct TcConfig {
 
 template <typename T, int BM, int BN, int WM, int WN, int STAGES>
 TcConfig make_tc(int id, const char* name, double eff) {
-  using Core = tile::TcCore<T, BM, BN, WM, WN, STAGES>;
-  const int smem = std::max(Core::kPipeBytes, BM * (BN + 8) * 2);
+  const int smem = detail::GemmTile<T, BM, BN, WM, WN, STAGES>::kSmem;
   return {id, name, BM, BN, WM * WN, STAGES, smem, eff, &block_gemm_tc_kernel<T, BM, BN, WM, WN, STAGES>};
 }
 
@@ -221,7 +148,15 @@ Choice choose(const BlockGemmArgs& a, const BlrLaunch& l) {
   return ch;
 }
 
-GemmParams make_params(const BlockGemmArgs& a, const Choice& ch) {
+GemmParams make_params(const BlockGemmArgs& a, const Choice& ch, const BlrLaunch& l) {
+  return detail::make_gemm_params(a, static_cast<int>(ch.m_tiles), static_cast<int>(ch.n_tiles), l.wait_first);
+}
+
+}  // namespace
+
+namespace detail {
+
+GemmParams make_gemm_params(const BlockGemmArgs& a, int m_tiles, int n_tiles, bool wait_first) {
   GemmParams p{};
   p.A = a.A;
   p.lda = a.M <= 1 ? a.K : a.lda;
@@ -240,15 +175,19 @@ GemmParams make_params(const BlockGemmArgs& a, const Choice& ch) {
   p.M = static_cast<int>(a.M);
   p.N = static_cast<int>(a.N);
   p.K = static_cast<int>(a.K);
-  p.m_tiles = static_cast<int>(ch.m_tiles);
-  p.n_tiles = static_cast<int>(ch.n_tiles);
+  p.m_tiles = m_tiles;
+  p.n_tiles = n_tiles;
+  p.batch = a.batch;
   p.act = static_cast<int>(a.act);
   p.vec_store = launch::aligned16(a.C) && (a.M <= 1 || a.ldc % 8 == 0) && (a.batch <= 1 || a.c_batch % 8 == 0) &&
                 (!permuted || (a.g % 8 == 0 && a.g_stride % 8 == 0));
+  p.wait_first = wait_first ? 1 : 0;
   return p;
 }
 
-}  // namespace
+bool block_gemm_args_sane(const BlockGemmArgs& a) { return args_sane(a); }
+
+}  // namespace detail
 
 const DeviceCaps& device_caps() {
   static std::mutex mu;
@@ -289,7 +228,7 @@ cudaError_t block_gemm(const BlockGemmArgs& a, const BlrLaunch& l, cudaStream_t 
   return dispatch_dtype(a.dt, [&](auto tag) -> cudaError_t {
     using T = decltype(tag);
     const Choice ch = choose<T>(a, l);
-    const GemmParams p = make_params(a, ch);
+    const GemmParams p = make_params(a, ch, l);
     const dim3 grid(ch.m_tiles * ch.n_tiles, static_cast<unsigned>(a.batch));
     if (ch.tc) return launch::launch(ch.cfg.kernel, grid, dim3(ch.cfg.warps * 32), ch.cfg.smem, stream, l.pdl, p);
     auto kernel = ch.simt_bm == 32 ? &block_gemm_simt_kernel<T, 32, 32> : &block_gemm_simt_kernel<T, 64, 64>;
@@ -308,14 +247,17 @@ std::string block_gemm_plan(const BlockGemmArgs& a, const BlrLaunch& l) {
     const unsigned ctas = ch.m_tiles * ch.n_tiles * static_cast<unsigned>(a.batch);
     if (ch.tc)
       std::snprintf(buf, sizeof buf, "tc %s w%d s%d (%u CTAs)%s", ch.cfg.name, ch.cfg.warps, ch.cfg.stages, ctas,
-                    l.pdl ? " pdl" : "");
+                    launch::pdl_tag(l.pdl, l.wait_first));
     else
-      std::snprintf(buf, sizeof buf, "simt %dx%d (%u CTAs)%s", ch.simt_bm, ch.simt_bm, ctas, l.pdl ? " pdl" : "");
+      std::snprintf(buf, sizeof buf, "simt %dx%d (%u CTAs)%s", ch.simt_bm, ch.simt_bm, ctas,
+                    launch::pdl_tag(l.pdl, l.wait_first));
     out = buf;
     return cudaSuccess;
   });
   return out;
 }
+
+int block_gemm_tile_count() { return static_cast<int>(tc_configs<__nv_bfloat16>().size()); }
 
 std::string block_gemm_tile_names() {
   std::string s;

@@ -33,6 +33,10 @@ struct BlrLaunch {
   BlrPath path = BlrPath::Auto;  // Auto = tensor cores when possible, else SIMT
   bool pdl = false;  // launch with programmatic stream serialisation (sm_90+ only; caller checks)
   int tile = 0;      // 0 = chosen by the cost model; otherwise a tile id (see *_tile_names) for experiments
+  // With pdl: wait for the preceding kernel before reading anything, weights included (the first kernel of
+  // a layer, whose predecessor is arbitrary). Without it only the activation operand waits and the weights
+  // are prefetched early (a second stage, whose predecessor is the layer's own first stage).
+  bool wait_first = false;
 };
 
 struct BlockGemmArgs {
@@ -61,6 +65,7 @@ cudaError_t block_gemm(const BlockGemmArgs& a, const BlrLaunch& launch, cudaStre
 std::string block_gemm_plan(const BlockGemmArgs& a, const BlrLaunch& launch);
 // Tile ids accepted by BlrLaunch::tile for the tensor-core GEMM, e.g. "1=128x128 2=64x128 ...".
 std::string block_gemm_tile_names();
+int block_gemm_tile_count();  // ids 1..count
 
 // Device facts the launchers use (current device, cached per device).
 struct DeviceCaps {

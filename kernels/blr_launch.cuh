@@ -97,4 +97,7 @@ inline double estimate_cycles(long long tiles, int bm, int bn, long long k_total
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
+// Plan-string suffix for a launch: " pdl" (weights prefetched before the wait), " pdl-first" (waits first).
+inline const char* pdl_tag(bool pdl, bool wait_first) { return !pdl ? "" : wait_first ? " pdl-first" : " pdl"; }
+
 }  // namespace blr::kern::launch

@@ -10,9 +10,10 @@
 //     (Jetson Orin) and sm_90 (H100; Hopper's wgmma would be faster for big tiles, see the perf notes),
 //   - a "segment" loop: the K dimension may consist of several segments (the input blocks of BLAST), and a
 //     hook sees the accumulators at the end of each one. Plain GEMMs have one segment.
-// Programmatic dependent launch (sm_90): the weight operand B is prefetched *before* griddepcontrol.wait,
-// the activation operand A after it, so a second stage launched early overlaps its weight loads with the
-// tail of the first stage. Without the launch attribute griddepcontrol.wait returns at once.
+// Programmatic dependent launch (sm_90): the weight operand B is prefetched *before* the wait for A's
+// producer (griddepcontrol.wait, or a caller-given wait), the activation operand A after it, so a second
+// stage launched early overlaps its weight loads with the tail of the first stage. Without the launch
+// attribute griddepcontrol.wait returns at once.
 #pragma once
 
 #include <cstdint>
@@ -215,9 +216,12 @@ struct TcCore {
   // is called; acc is then zeroed unless it was the group's last segment (so a one-segment GEMM leaves its
   // result in acc). On return all of the group's copies have landed and its threads are past their last
   // read of the pipeline buffers (smem reusable after a barrier covering the readers).
-  template <class Hook>
+  // wait_a() runs (in every thread of the group) after the weight prologue and before the first read of A:
+  // griddepcontrol.wait for kernels launched under PDL, a ready-counter wait inside the single-launch layer
+  // kernel (blr_onelaunch.cu), nothing when A is known to be ready.
+  template <class Hook, class WaitA>
   __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g, Acc& acc,
-                             Hook&& hook) {
+                             Hook&& hook, WaitA&& wait_a) {
     const int tid = g.tid, lane = tid & 31, warp = tid >> 5;
     const int wm0 = (warp / WN) * kWarpM, wn0 = (warp % WN) * kWarpN;
     const uint32_t s0 = smem_addr(smem);
@@ -234,7 +238,7 @@ struct TcCore {
         const int ls = s / kt_per_seg;
         load_tile<BN, kThreads>(s0 + s * kStageBytes + kABytes, B, seg_of(ls), (s - ls * kt_per_seg) * kBK, K, tid);
       }
-    pdl_wait();
+    wait_a();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
       if (s < total) {
@@ -268,6 +272,13 @@ struct TcCore {
     }
     cp_async_wait<0>();
     group_sync(g.bar);
+  }
+
+  // Waits as a kernel launched under programmatic dependent launch must before reading its producer's output.
+  template <class Hook>
+  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g, Acc& acc,
+                             Hook&& hook) {
+    run(smem, A, B, K, nseg, g, acc, static_cast<Hook&&>(hook), [] { pdl_wait(); });
   }
 
   // The whole CTA as one group, segments 0..nseg-1 in order.

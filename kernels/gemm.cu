@@ -73,6 +73,37 @@ int64_t alignment(const void* p, int64_t ld_bytes, bool multi_row, int64_t batch
 
 std::string status_text(cublasStatus_t s) { return cublasLtGetStatusString(s); }
 
+// How many heuristic results a plan may choose from (GemmArgs::algo_index).
+constexpr int kMaxAlgos = 8;
+
+// "id 66 tile 128x128 stages 10 splitK 1 swizzle 0 cluster 2 waves 0.87" (config attributes of an algorithm;
+// on sm_90 some kernels report tile/stages as undefined (0)).
+std::string algo_text(const cublasLtMatmulAlgo_t& algo, float waves) {
+  int32_t id = -1, splitk = 1;
+  uint32_t tile = 0, stages = 0, swizzle = 0;
+  uint16_t cluster = 0;
+  size_t written = 0;
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages, &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof swizzle, &written);
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster,
+                                       &written);
+  // Tile ids 1..35 in cublasLtMatmulTile_t order (rows x cols of the C tile).
+  static const char* const kTiles[] = {"?",      "8x8",     "8x16",    "16x8",    "8x32",    "16x16",  "32x8",
+                                       "8x64",   "16x32",   "32x16",   "64x8",    "32x32",   "32x64",  "64x32",
+                                       "32x128", "64x64",   "128x32",  "64x128",  "128x64",  "64x256", "128x128",
+                                       "256x64", "64x512",  "128x256", "256x128", "512x64",  "64x96",  "96x64",
+                                       "96x128", "128x160", "160x128", "192x128", "128x192", "128x96", "32x256",
+                                       "256x32"};
+  const std::string tile_name = tile < sizeof kTiles / sizeof kTiles[0] ? kTiles[tile] : "t" + std::to_string(tile);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "id %d tile %s stages %u splitK %d swizzle %u cluster %u waves %.2f", id,
+                tile_name.c_str(), stages, splitk, swizzle, static_cast<unsigned>(cluster), waves);
+  return buf;
+}
+
 }  // namespace
 
 bool lt_fuses_act(Act act) { return act == Act::None || (act == Act::GeluTanh && kLtGeluIsTanh); }
@@ -83,6 +114,7 @@ struct GemmPlanCache::Impl {
     cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
     cublasLtMatmulAlgo_t algo{};
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;  // what cuBLASLt applies; the rest is our pass
+    std::string info;  // which algorithm, for plans and sweeps
     ~Plan() {
       if (lc) cublasLtMatrixLayoutDestroy(lc);
       if (lb) cublasLtMatrixLayoutDestroy(lb);
@@ -104,7 +136,7 @@ size_t GemmPlanCache::plans() const { return impl_->plans.size(); }
   } while (0)
 
 std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* workspace, size_t workspace_bytes,
-                               cudaStream_t stream) {
+                               cudaStream_t stream, std::string* algo) {
   GemmArgs a = in;
   char shape_buf[256];
   std::snprintf(shape_buf, sizeof shape_buf, "gemm m=%lld n=%lld k=%lld batch=%d lda=%lld ldb=%lld ldc=%lld%s",
@@ -143,7 +175,9 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
   const int64_t al_bias = a.bias ? alignment(a.bias, 0, false, a.bias_batch * es, multi) : 0;
   const std::vector<int64_t> key = {static_cast<int64_t>(a.dt), a.m, a.n, a.k, a.batch, a.lda, a.a_batch, a.ldb,
                                     a.b_batch, a.b_nk, a.ldc, a.c_batch, static_cast<int64_t>(epi), a.bias_batch,
-                                    al_a, al_b, al_c, al_bias, static_cast<int64_t>(workspace_bytes)};
+                                    al_a, al_b, al_c, al_bias, static_cast<int64_t>(workspace_bytes),
+                                    static_cast<int64_t>(a.algo_index)};
+  if (a.algo_index < 0 || a.algo_index >= kMaxAlgos) return "algorithm index out of range for " + shape;
 
   Impl::Plan* plan = nullptr;
   auto it = impl_->plans.find(key);
@@ -194,25 +228,34 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &uc, sizeof uc);
     // Ask for the fused epilogue first; if no algorithm supports it for this dtype/layout, run the plain
     // matmul and let our bias/activation pass do the rest.
-    cublasLtMatmulHeuristicResult_t result{};
+    cublasLtMatmulHeuristicResult_t results[kMaxAlgos] = {};
+    const int want = a.algo_index == 0 ? 1 : kMaxAlgos;
     int found = 0;
     for (cublasLtEpilogue_t e : {epi, CUBLASLT_EPILOGUE_DEFAULT}) {
       if (st != CUBLAS_STATUS_SUCCESS || found > 0) break;
       const uint32_t e32 = static_cast<uint32_t>(e);
       st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &e32, sizeof e32);
       if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result, &found);
+        st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, want, results, &found);
       if (st == CUBLAS_STATUS_NOT_SUPPORTED && e != CUBLASLT_EPILOGUE_DEFAULT) st = CUBLAS_STATUS_SUCCESS;
       p->epi = e;
     }
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS) return "cublasLt heuristic failed: " + status_text(st) + " for " + shape;
     if (found == 0) return "cublasLt found no algorithm for " + shape;
-    p->algo = result.algo;
+    if (a.algo_index >= found)
+      return "cublasLt offers only " + std::to_string(found) + " algorithms for " + shape;
+    p->algo = results[a.algo_index].algo;
+    p->info = "#" + std::to_string(a.algo_index) + (want > 1 ? "/" + std::to_string(found) : std::string()) + " " +
+              algo_text(p->algo, results[a.algo_index].wavesCount);
+    const bool has_bias = p->epi == CUBLASLT_EPILOGUE_BIAS || p->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
+    const bool has_act = p->epi == CUBLASLT_EPILOGUE_GELU || p->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
+    if ((a.bias && !has_bias) || (a.act != Act::None && !has_act)) p->info += " +bias/act pass";
     plan = p.get();
     impl_->plans.emplace(key, std::move(p));
   }
 
+  if (algo) *algo = plan->info;
   const bool lt_bias = plan->epi == CUBLASLT_EPILOGUE_BIAS || plan->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
   const bool lt_act = plan->epi == CUBLASLT_EPILOGUE_GELU || plan->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
   if (lt_bias)

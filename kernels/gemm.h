@@ -41,6 +41,9 @@ struct GemmArgs {
   int64_t bias_batch = 0;
   Act act = Act::None;
   float alpha = 1.0f;
+  // Which entry of cuBLASLt's heuristic list to run (0 = its first choice; others for experiments). An
+  // index beyond the list is an error ("cublasLt offers only N algorithms").
+  int algo_index = 0;
 };
 
 // True when cuBLASLt's epilogue computes `act` itself (None and GeluTanh); the others cost an extra pass.
@@ -54,9 +57,10 @@ class GemmPlanCache {
   GemmPlanCache& operator=(const GemmPlanCache&) = delete;
 
   // Enqueues the GEMM (and the activation pass if needed) on `stream`. Returns "" on success, otherwise a
-  // message naming the failing call and the shape.
+  // message naming the failing call and the shape. `algo` (optional) receives what ran, e.g.
+  // "#0/8 id 66 tile 128x128 stages 10 splitK 1 swizzle 0 cluster 2 waves 0.87 +bias pass".
   std::string run(cublasLtContext* lt, const GemmArgs& args, void* workspace, size_t workspace_bytes,
-                  cudaStream_t stream);
+                  cudaStream_t stream, std::string* algo = nullptr);
   size_t plans() const;
 
  private:

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   libeigen3-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libopencv-dev libglfw3-dev libimgui-dev libstb-dev libgl-dev libzip-dev
-  xvfb xauth libgl1-mesa-dri mesa-utils clang libclang-rt-14-dev
+  xvfb xauth libgl1-mesa-dri mesa-utils fonts-dejavu-core clang libclang-rt-14-dev
 )
 
 missing=()

@@ -7,6 +7,9 @@ compares with A·Bᵀ; it also checks that ldmatrix phases and cp.async stores a
 Part 2 replays the CTA-level logic of block_gemm_tc_kernel (tiles, zero-fill predicates, the Monarch
 permuting store) and blast_stage1_tc_kernel (segments, fp32 stash, mixing item map, z stores) against
 the CPU semantics of Monarch and BLAST (engine/backend/cpu/cpu_blr.cpp).
+Part 3 replays the single-launch layer kernel's schedule (blr_onelaunch.cu): ticket -> tile decoding of both
+stages, the per-token-tile ready counters and the final reset, in random interleavings with few resident CTAs
+(every tile once, no stage-2 read before its rows are complete, no deadlock, counters back to zero).
 Run: python3 tools/blr_kernel_index_sim.py   (prints max errors; raises on a mismatch)
 """
 # Part 1: simulates blr_tile.cuh's TcCore index math for one CTA: swizzled tile layout, ldmatrix.x4 lane
@@ -221,3 +224,82 @@ check_blast(21,96,48,3,24,32,32,G=3)
 check_blast(40,288,144,9,40,32,32,G=3)
 check_blast(11,64,96,2,16,32,32,G=3)
 check_blast(19,128,64,4,32,32,32,G=2)
+
+# Part 3: the single-launch layer kernel (kernels/blr_onelaunch.cu): ticket -> work item decoding for both
+# stages, the ready-counter protocol, and the reset by the last CTA. Simulates CTAs as coroutines run in
+# random interleavings on a machine with a limited number of resident CTAs (CTAs start in ticket order as
+# slots free up, as the hardware does not guarantee but the ticket counter enforces); checks every tile
+# runs exactly once, a stage-2 tile reads only rows whose stage-1 tiles have all finished, nothing
+# deadlocks, and the counters end at zero.
+import random
+
+def one_launch_sim(M, kind, G, bm1, bn1, bm2, bn2, N1, batch1, N2, batch2, slots, seed):
+    rnd = random.Random(seed)
+    m_tiles1 = -(-M // bm1)
+    if kind == 'blast':
+        n_tiles1 = -(-N1 // bn1); per_tm1 = n_tiles1; n1_items = m_tiles1 * n_tiles1; n1_tickets = n1_items
+    else:
+        n_tiles1 = -(-N1 // bn1); per_tm1 = n_tiles1 * batch1; n1_items = m_tiles1 * per_tm1
+        n1_tickets = -(-n1_items // G)
+    m_tiles2 = -(-M // bm2); n_tiles2 = -(-N2 // bn2); per_tm2 = n_tiles2 * batch2
+    n2_items = m_tiles2 * per_tm2; n2_tickets = -(-n2_items // G)
+    grid = n1_tickets + n2_tickets
+    sync = [0] * (2 + m_tiles1)
+    done1 = set(); done2 = set()
+    row_ready = [0] * M  # stage-1 tiles finished covering each row (must reach per_tm1 before stage 2 reads)
+
+    def cta():
+        t = sync[0]; sync[0] += 1; yield
+        if t < n1_tickets:
+            groups = [0] if kind == 'blast' else range(G)
+            for g in groups:
+                item = t if kind == 'blast' else t * G + g
+                if item >= n1_items: continue
+                tm = item // per_tm1; rest = item - tm * per_tm1
+                q, tn = divmod(rest, n_tiles1)
+                assert (tm, q, tn) not in done1; done1.add((tm, q, tn))
+                yield  # the tile's work
+                for row in range(tm * bm1, min(M, (tm + 1) * bm1)): row_ready[row] += 1
+                sync[2 + tm] += 1; yield
+        else:
+            for g in range(G):
+                item = (t - n1_tickets) * G + g
+                if item >= n2_items: continue
+                tm = item // per_tm2; rest = item - tm * per_tm2
+                q, tn = divmod(rest, n_tiles2)
+                m0 = tm * bm2; first = m0 // bm1; last = min(M - 1, m0 + bm2 - 1) // bm1
+                for tt in range(first, last + 1):
+                    while sync[2 + tt] < per_tm1: yield  # spin
+                for row in range(m0, min(M, m0 + bm2)):
+                    assert row_ready[row] == per_tm1, "stage 2 read a row before stage 1 finished it"
+                assert (tm, q, tn) not in done2; done2.add((tm, q, tn))
+                yield
+        d = sync[1]; sync[1] += 1
+        if d == grid - 1:
+            for i in range(len(sync)): sync[i] = 0
+        yield
+
+    waiting = grid; running = []; steps = 0
+    while waiting or running:
+        while waiting and len(running) < slots:
+            running.append(cta()); waiting -= 1
+        c = rnd.choice(running)
+        try: next(c)
+        except StopIteration: running.remove(c)
+        steps += 1
+        assert steps < 10_000_000, "no progress: deadlock"
+    assert len(done1) == n1_items and len(done2) == n2_items
+    assert all(v == 0 for v in sync), "counters not reset"
+    return grid
+
+for seed, args in enumerate([
+        (512, 'blast', 3, 32, 32, 32, 64, 256, 1, 512, 9, 264),   # DiT fc1 512 tokens, config 1
+        (197, 'blast', 3, 32, 32, 32, 64, 128, 1, 1024, 3, 264),  # ViT fc1, config 1
+        (197, 'blast', 1, 32, 32, 64, 64, 128, 1, 1024, 3, 3),    # few slots: serial-ish
+        (1, 'blast', 1, 32, 32, 32, 64, 96, 1, 48, 9, 1),         # one token, one slot
+        (513, 'gemm', 1, 32, 64, 32, 64, 128, 4, 768, 4, 100),    # Monarch ViT-like, config 4
+        (197, 'gemm', 3, 32, 64, 32, 64, 128, 4, 768, 4, 7),      # config 6, few slots
+        (100, 'gemm', 1, 64, 64, 64, 64, 48, 1, 192, 1, 2),       # low-rank, config 5
+        (77, 'gemm', 1, 64, 64, 32, 64, 48, 1, 192, 1, 5)]):      # bm2 < bm1 (rows span part of a tile)
+    g = one_launch_sim(*args, seed=seed)
+    print("one-launch schedule", args[:3], "grid", g, "ok")

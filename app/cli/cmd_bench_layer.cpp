@@ -5,76 +5,51 @@
 // counted), after warm-up. The graph calls the layer once per "set" — an independent copy of x, the
 // weights and y — rotating over enough sets that together they exceed twice the L2 cache; weights and
 // activations therefore stream from HBM as they do in a full model, rather than sitting in L2. Reported:
-// ms (median, min, max), TFLOP/s, GB/s over the minimum bytes (weights + x + y, read/written once),
-// % of the roofline bound from the card's peak figures (printed), parameter bytes, and the max error
-// against the fp32 CPU reference on a sample of rows (computed from the same rounded inputs/weights).
+// ms (median, min), TFLOP/s, GB/s over the minimum bytes (weights + x + y, read/written once), % of the
+// roofline bound from the card's peak figures (printed), parameter bytes, and the max error against the
+// fp32 CPU reference on a sample of rows (computed from the same rounded inputs/weights).
+// --breakdown and --sweep (bench_layer_sweep.cpp) time the stages alone and every path/tile the code has;
+// lines starting with "S| " are a compact digest for logs that are read only by their tail.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <random>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "app/cli/args.h"
+#include "app/cli/bench_layer.h"
 #include "app/cli/bench_util.h"
 #include "app/cli/command.h"
-#include "engine/backend/cpu/cpu_ops.h"
 #include "engine/backend/cuda/cuda_blr.h"
-#include "engine/backend/cuda/cuda_ops.h"
-#include "engine/core/arena.h"
-#include "engine/core/cuda_check.h"
 #include "engine/core/device.h"
 #include "engine/core/error.h"
 
 namespace blr::cli {
 namespace {
 
-enum class Kind { Dense, LowRank, Monarch, Blast };
-
-struct VariantSpec {
-  Kind kind = Kind::Dense;
-  std::string name;
-  int64_t b = 1, r = 0;
-};
-
-// One layer's tensors (host f32 holding values already rounded to the benchmark dtype, or device copies).
-struct LayerTensors {
-  Tensor w;
-  LowRankWeights lr;
-  MonarchWeights mo;
-  BlastWeights bl;
-  Tensor bias;
-};
-
-struct Problem {
-  int64_t in = 0, out = 0, tokens = 0;
-  DType dtype = DType::BF16;
-  Act act = Act::None;
-  bool bias = true;
-};
-
-Kind parse_kind(const std::string& s) {
-  if (s == "dense") return Kind::Dense;
-  if (s == "lowrank") return Kind::LowRank;
-  if (s == "monarch") return Kind::Monarch;
-  if (s == "blast") return Kind::Blast;
+LayerKind parse_kind(const std::string& s) {
+  if (s == "dense") return LayerKind::Dense;
+  if (s == "lowrank") return LayerKind::LowRank;
+  if (s == "monarch") return LayerKind::Monarch;
+  if (s == "blast") return LayerKind::Blast;
   throw InputError(cat("unknown variant '", s, "' (expected dense, lowrank, monarch or blast)"));
 }
 
-void validate(const VariantSpec& v, const Problem& p) {
+void validate(const VariantSpec& v, const LayerProblem& p) {
   const int64_t lim = std::min(p.in, p.out);
-  if (v.kind == Kind::Dense) return;
+  if (v.kind == LayerKind::Dense) return;
   if (v.r < 1) throw InputError(cat(v.name, ": rank r=", v.r, " must be at least 1"));
-  if (v.kind == Kind::LowRank) {
+  if (v.kind == LayerKind::LowRank) {
     if (v.r > lim) throw InputError(cat("lowrank: r=", v.r, " is too large (at most min(in, out) = ", lim, ")"));
     return;
   }
   if (v.b < 1) throw InputError(cat(v.name, ": b=", v.b, " must be at least 1"));
   if (p.in % v.b != 0) throw InputError(cat(v.name, ": b=", v.b, " does not divide --in ", p.in));
   if (p.out % v.b != 0) throw InputError(cat(v.name, ": b=", v.b, " does not divide --out ", p.out));
-  if (v.kind == Kind::Monarch) {
+  if (v.kind == LayerKind::Monarch) {
     if (v.r % v.b != 0) throw InputError(cat("monarch: r=", v.r, " must be a multiple of b=", v.b));
     const int64_t blim = std::min(p.in, p.out) / v.b;
     if (v.r / v.b > blim)
@@ -84,211 +59,45 @@ void validate(const VariantSpec& v, const Problem& p) {
   if (v.r > lim) throw InputError(cat("blast: r=", v.r, " is too large (at most min(in, out) = ", lim, ")"));
 }
 
-// FLOPs per call (REFERENCE.md §1): dense 2nio, low-rank and Monarch 2nr(i+o), BLAST 2nr(i+o+b²).
-double flops(const VariantSpec& v, const Problem& p) {
-  const double n = static_cast<double>(p.tokens), i = static_cast<double>(p.in), o = static_cast<double>(p.out);
-  switch (v.kind) {
-    case Kind::Dense: return 2 * n * i * o;
-    case Kind::LowRank:
-    case Kind::Monarch: return 2 * n * v.r * (i + o);
-    case Kind::Blast: return 2 * n * v.r * (i + o + static_cast<double>(v.b) * v.b);
-  }
-  return 0;
-}
-
-int64_t parameter_count(const VariantSpec& v, const Problem& p) {
-  const int64_t bias = p.bias ? p.out : 0;
-  switch (v.kind) {
-    case Kind::Dense: return p.in * p.out + bias;
-    case Kind::LowRank:
-    case Kind::Monarch: return v.r * (p.in + p.out) + bias;
-    case Kind::Blast: return v.r * (p.in + p.out + v.b * v.b) + bias;
-  }
-  return 0;
-}
-
-Tensor random_rounded(const Shape& s, std::mt19937_64& rng, double stddev, DType dt) {
-  Tensor t = Tensor::zeros(s);
-  std::normal_distribution<float> dist(0.0f, static_cast<float>(stddev));
-  float* p = t.data_as<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
-  return dt == DType::F32 ? t : t.to_dtype(dt).to_dtype(DType::F32);
-}
-
-// Factors scaled so every stage keeps unit-variance activations (realistic magnitudes for the error check).
-LayerTensors make_host_layer(const VariantSpec& v, const Problem& p, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  LayerTensors L;
-  const int64_t b = v.b, r = v.r, in = p.in, out = p.out;
-  switch (v.kind) {
-    case Kind::Dense: L.w = random_rounded({out, in}, rng, 1.0 / std::sqrt(in), p.dtype); break;
-    case Kind::LowRank:
-      L.lr.A = random_rounded({r, in}, rng, 1.0 / std::sqrt(in), p.dtype);
-      L.lr.B = random_rounded({out, r}, rng, 1.0 / std::sqrt(r), p.dtype);
-      break;
-    case Kind::Monarch:
-      L.mo.blocks = b;
-      L.mo.R = random_rounded({b, r, in / b}, rng, 1.0 / std::sqrt(in / b), p.dtype);
-      L.mo.L = random_rounded({b, out / b, r}, rng, 1.0 / std::sqrt(r), p.dtype);
-      break;
-    case Kind::Blast:
-      L.bl.blocks = b;
-      L.bl.U = random_rounded({b, out / b, r}, rng, 1.0 / std::sqrt(r), p.dtype);
-      L.bl.S = random_rounded({b, b, r}, rng, 1.0 / std::sqrt(b), p.dtype);
-      L.bl.V = random_rounded({b, r, in / b}, rng, 1.0 / std::sqrt(in / b), p.dtype);
-      break;
-  }
-  if (p.bias) L.bias = random_rounded({out}, rng, 0.5, p.dtype);
-  return L;
-}
-
-Tensor upload(const Tensor& t, DType dt, Arena& arena, const char* what) {
-  if (!t.defined()) return Tensor();
-  return t.to_dtype(dt).to_device(arena, MemCategory::Weights, what);
-}
-
-LayerTensors upload_layer(const LayerTensors& h, DType dt, Arena& arena) {
-  LayerTensors d;
-  d.w = upload(h.w, dt, arena, "bench W");
-  d.lr = {upload(h.lr.A, dt, arena, "bench A"), upload(h.lr.B, dt, arena, "bench B")};
-  d.mo = {h.mo.blocks, upload(h.mo.R, dt, arena, "bench R"), upload(h.mo.L, dt, arena, "bench L")};
-  d.bl = {h.bl.blocks, upload(h.bl.U, dt, arena, "bench U"), upload(h.bl.S, dt, arena, "bench S"),
-          upload(h.bl.V, dt, arena, "bench V")};
-  d.bias = upload(h.bias, dt, arena, "bench bias");
-  return d;
-}
-
-void forward(Ops& ops, Kind kind, const LayerTensors& L, const Tensor& x, Act act, Tensor& y) {
-  const Tensor* bias = L.bias.defined() ? &L.bias : nullptr;
-  switch (kind) {
-    case Kind::Dense: ops.linear(x, L.w, bias, act, y); break;
-    case Kind::LowRank: ops.lowrank_linear(x, L.lr, bias, act, y); break;
-    case Kind::Monarch: ops.monarch_linear(x, L.mo, bias, act, y); break;
-    case Kind::Blast: ops.blast_linear(x, L.bl, bias, act, y); break;
-  }
-}
-
-struct ErrorStats {
-  int64_t rows = 0;
-  double max_abs = 0, max_ref = 0, cosine = 1;
-  bool finite = true;
-};
-
-// Compares `rows` sampled rows of the device output y [n, out] with the CPU reference.
-ErrorStats check_rows(const VariantSpec& v, const LayerTensors& host, const Tensor& x_host, const Tensor& y,
-                      const Problem& p, int64_t rows) {
-  ErrorStats e;
-  const int64_t n = p.tokens, s = std::min(rows, n);
-  if (s <= 0) return e;
-  std::vector<int64_t> idx(s);
-  for (int64_t k = 0; k < s; ++k) idx[k] = s == 1 ? 0 : (k * (n - 1)) / (s - 1);  // first and last included
-  Tensor xs = Tensor::zeros({s, p.in}), ref = Tensor::zeros({s, p.out});
-  for (int64_t k = 0; k < s; ++k)
-    std::copy_n(x_host.data_as<float>() + idx[k] * p.in, p.in, xs.data_as<float>() + k * p.in);
-  CpuOps cpu;
-  forward(cpu, v.kind, host, xs, p.act, ref);
-  const size_t es = dtype_size(p.dtype);
-  std::vector<char> row(static_cast<size_t>(p.out) * es);
-  double dot = 0, g2 = 0, r2 = 0;
-  for (int64_t k = 0; k < s; ++k) {
-    BLR_CUDA_CHECK(cudaMemcpy(row.data(), static_cast<const char*>(y.data()) + idx[k] * p.out * es, row.size(),
-                              cudaMemcpyDeviceToHost));
-    for (int64_t j = 0; j < p.out; ++j) {
-      const double g = load_as_double(row.data(), p.dtype, static_cast<size_t>(j));
-      const double r = ref.data_as<float>()[k * p.out + j];
-      if (!std::isfinite(g)) e.finite = false;
-      e.max_abs = std::max(e.max_abs, std::fabs(g - r));
-      e.max_ref = std::max(e.max_ref, std::fabs(r));
-      dot += g * r;
-      g2 += g * g;
-      r2 += r * r;
-    }
-  }
-  e.rows = s;
-  e.cosine = g2 > 0 && r2 > 0 ? dot / std::sqrt(g2 * r2) : 1.0;
-  return e;
-}
-
-struct Result {
-  VariantSpec v;
-  TimingStats t;
-  double flops = 0, min_bytes = 0, param_bytes = 0;
-  int sets = 0;
-  double set_bytes = 0;
-  ErrorStats err;
-  std::string plan;
-};
-
 std::string mib(double bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
   return buf;
 }
 
-Result bench_variant(const VariantSpec& v, const Problem& p, const DeviceInfo& dev, int samples, int warmup,
-                     int64_t check) {
-  Result res;
-  res.v = v;
-  const size_t es = dtype_size(p.dtype);
-  res.flops = flops(v, p);
-  res.param_bytes = static_cast<double>(parameter_count(v, p)) * es;
-  const double act_bytes = static_cast<double>(p.tokens) * (p.in + p.out) * es;
-  res.min_bytes = res.param_bytes + act_bytes;
-  res.set_bytes = res.min_bytes;
-  // Enough sets that together they exceed 2 × L2, and at least two so consecutive calls never share one.
-  const double l2 = static_cast<double>(std::max<size_t>(dev.l2_bytes, 1));
-  res.sets = static_cast<int>(std::clamp(std::floor(2.0 * l2 / res.set_bytes) + 1.0, 2.0, 512.0));
-
-  const LayerTensors host = make_host_layer(v, p, 1234);
-  std::mt19937_64 rng(99);
-  const Tensor x_host = random_rounded({p.tokens, p.in}, rng, 1.0, p.dtype);
-  Arena arena(Device::CUDA, "bench-layer " + v.name);
-  struct Set {
-    LayerTensors layer;
-    Tensor x, y;
-  };
-  std::vector<Set> sets(static_cast<size_t>(res.sets));
-  const Tensor x_conv = x_host.to_dtype(p.dtype);
-  for (Set& s : sets) {
-    s.layer = upload_layer(host, p.dtype, arena);
-    s.x = x_conv.to_device(arena, MemCategory::Activations, "bench x");
-    s.y = Tensor::empty({p.tokens, p.out}, p.dtype, arena, MemCategory::Activations, "bench y");
-  }
-  CudaOps ops(arena);
-
-  forward(ops, v.kind, sets[0].layer, sets[0].x, p.act, sets[0].y);  // eager: sizes scratch, picks plans
-  ops.synchronize();
-  res.plan = last_linear_plan();
-  res.err = check_rows(v, host, x_host, sets[0].y, p, check);
-
-  res.t = time_graph(
-      ops.stream(), [&](int rep) { forward(ops, v.kind, sets[rep].layer, sets[rep].x, p.act, sets[rep].y); },
-      res.sets, samples, warmup);
-  return res;
-}
+struct Result {
+  VariantSpec v;
+  Timed timed;
+  Cost cost;
+  double param_bytes = 0, set_bytes = 0;
+  int sets = 0;
+  nlohmann::json breakdown, sweep;
+  std::string breakdown_line, sweep_line;
+};
 
 nlohmann::json result_json(const Result& r, const DeviceInfo& dev, bool tensor_peak) {
-  const double s = r.t.median_ms * 1e-3;
+  const double s = r.timed.t.median_ms * 1e-3;
+  const ErrorStats& e = r.timed.err;
   nlohmann::json j = {{"variant", r.v.name},
                       {"b", r.v.b},
                       {"r", r.v.r},
-                      {"timing", r.t.to_json()},
-                      {"flops", r.flops},
-                      {"tflops", r.flops / s / 1e12},
-                      {"min_bytes", r.min_bytes},
-                      {"gbs", r.min_bytes / s / 1e9},
+                      {"timing", r.timed.t.to_json()},
+                      {"flops", r.cost.flops},
+                      {"tflops", r.cost.flops / s / 1e12},
+                      {"min_bytes", r.cost.bytes},
+                      {"gbs", r.cost.bytes / s / 1e9},
                       {"parameter_bytes", r.param_bytes},
                       {"rotating_sets", r.sets},
                       {"set_bytes", r.set_bytes},
-                      {"plan", r.plan},
-                      {"check_rows", r.err.rows},
-                      {"max_abs_error", r.err.max_abs},
-                      {"max_rel_error", r.err.max_ref > 0 ? r.err.max_abs / r.err.max_ref : 0.0},
-                      {"cosine", r.err.cosine},
-                      {"finite", r.err.finite}};
-  const double t_mem = r.min_bytes / (dev.memory_bandwidth_gbs * 1e9);
+                      {"plan", r.timed.plan},
+                      {"check_rows", e.rows},
+                      {"max_abs_error", e.max_abs},
+                      {"max_rel_error", e.rel()},
+                      {"cosine", e.cosine},
+                      {"finite", e.finite}};
+  const double t_mem = r.cost.bytes / (dev.memory_bandwidth_gbs * 1e9);
   if (tensor_peak) {
-    const double t_flop = r.flops / (dev.bf16_tflops * 1e12);
+    const double t_flop = r.cost.flops / (dev.bf16_tflops * 1e12);
     j["roofline_bound_ms"] = std::max(t_flop, t_mem) * 1e3;
     j["roofline_limit"] = t_flop >= t_mem ? "compute" : "memory";
     j["roofline_pct"] = 100.0 * std::max(t_flop, t_mem) / s;
@@ -297,6 +106,8 @@ nlohmann::json result_json(const Result& r, const DeviceInfo& dev, bool tensor_p
     j["roofline_limit"] = "memory (no f32 compute peak known)";
     j["roofline_pct"] = 100.0 * t_mem / s;
   }
+  if (!r.breakdown.is_null()) j["breakdown"] = r.breakdown;
+  if (!r.sweep.is_null()) j["sweep"] = r.sweep;
   return j;
 }
 
@@ -325,11 +136,21 @@ int run_bench_layer(const std::vector<std::string>& argv) {
       .option("stage2", "PATH", "force the second BLR stage: auto, tc, simt, lt", "auto")
       .option("tile1", "ID", "stage-1 tile id (experiments; 0 = cost model)", "0")
       .option("tile2", "ID", "stage-2 tile id (experiments; 0 = cost model)", "0")
+      .option("layer", "PATH", "BLR layer launch: auto, two (two kernels), one (single launch)", "auto")
+      .option("one-tile", "ID", "single-launch configuration id (experiments; 0 = cost model)", "0")
+      .option("lt-algo", "I", "entry of cuBLASLt's heuristic list for cuBLASLt stages (0 = its first choice)", "0")
       .flag("no-pdl", "launch stage 2 without programmatic dependent launch")
+      .flag("pdl-first", "launch the layer's first kernel under PDL too (it waits before reading anything)")
+      .flag("breakdown", "also time each stage alone, the pair, PDL off / first and the single launch")
+      .flag("sweep", "also time every stage path, tile, cuBLASLt algorithm and single-launch configuration")
+      .option("sweep-samples", "N", "graph replays per configuration in --breakdown and --sweep (at least 100)", "100")
+      .flag("probe", "also time empty kernels as graph nodes (what one kernel launch costs)")
+      .flag("no-one-launch", "leave the single-launch kernel out of --breakdown and --sweep")
+      .option("label", "NAME", "name of this layer in the \"S| \" digest lines", "")
       .option("json", "FILE", "also write the results as JSON");
   if (!args.parse(argv)) return 0;
 
-  Problem p;
+  LayerProblem p;
   p.in = args.get_int64("in");
   p.out = args.get_int64("out");
   p.tokens = args.get_int64("tokens");
@@ -343,7 +164,11 @@ int run_bench_layer(const std::vector<std::string>& argv) {
   const int samples = args.get_int("samples"), warmup = args.get_int("warmup");
   if (samples < 100) throw InputError(cat("--samples ", samples, ": at least 100 replays are timed"));
   if (warmup < 0) throw InputError("--warmup must not be negative");
+  const int sweep_samples = args.get_int("sweep-samples");
+  if (sweep_samples < 100) throw InputError(cat("--sweep-samples ", sweep_samples, ": at least 100 replays are timed"));
   const int64_t check = args.get_int64("check-rows");
+  const int lt_algo = args.get_int("lt-algo");
+  if (lt_algo < 0 || lt_algo > 7) throw InputError(cat("--lt-algo ", lt_algo, ": expected 0..7"));
 
   std::vector<VariantSpec> variants;
   std::vector<std::string> notes;
@@ -354,12 +179,12 @@ int run_bench_layer(const std::vector<std::string>& argv) {
     v.kind = parse_kind(name);
     v.name = name;
     const std::string prefix = name + "-";
-    if (v.kind == Kind::Monarch || v.kind == Kind::Blast)
+    if (v.kind == LayerKind::Monarch || v.kind == LayerKind::Blast)
       v.b = args.has(prefix + "b") ? args.get_int64(prefix + "b") : args.get_int64("b");
-    if (v.kind != Kind::Dense) v.r = args.has(prefix + "r") ? args.get_int64(prefix + "r") : args.get_int64("r");
+    if (v.kind != LayerKind::Dense) v.r = args.has(prefix + "r") ? args.get_int64(prefix + "r") : args.get_int64("r");
     // Monarch needs r % b == 0; when the shared --r does not fit its b, take the largest multiple below it
     // (so "--b 9 --r 256" benchmarks Monarch at r = 252) and say so. An explicit --monarch-r is taken as is.
-    if (v.kind == Kind::Monarch && !args.has("monarch-r") && v.b >= 1 && v.r % v.b != 0 && v.r >= v.b) {
+    if (v.kind == LayerKind::Monarch && !args.has("monarch-r") && v.b >= 1 && v.r % v.b != 0 && v.r >= v.b) {
       const int64_t adjusted = v.r / v.b * v.b;
       notes.push_back(cat("monarch: --r ", v.r, " is not a multiple of b=", v.b, "; using r=", adjusted,
                           " (set --monarch-r to choose)"));
@@ -375,12 +200,17 @@ int run_bench_layer(const std::vector<std::string>& argv) {
   opt.stage2 = parse_blr_stage_path(args.get("stage2"));
   opt.tile1 = args.get_int("tile1");
   opt.tile2 = args.get_int("tile2");
+  opt.layer = parse_blr_layer_path(args.get("layer"));
+  opt.one_tile = args.get_int("one-tile");
+  opt.lt_algo = lt_algo;
   if (args.has("no-pdl")) opt.pdl = false;
+  if (args.has("pdl-first")) opt.pdl_first = true;
 
   const DeviceInfo dev = query_device(0);
   if (!dev.available) throw InputError(dev.reason.empty() ? std::string("no CUDA device") : dev.reason);
   ScopedBlrKernelOptions scoped(opt);
   const bool tensor_peak = p.dtype != DType::F32;
+  const std::string label = args.get("label").empty() ? cat(p.in, "->", p.out) : args.get("label");
 
   std::printf("blr bench-layer: %lld -> %lld, %lld tokens, %s, act %s, bias %s\n", static_cast<long long>(p.in),
               static_cast<long long>(p.out), static_cast<long long>(p.tokens), dtype_name(p.dtype), act_name(p.act),
@@ -394,35 +224,82 @@ int run_bench_layer(const std::vector<std::string>& argv) {
               "activations come from HBM as in a full model\n",
               samples, warmup, mib(2.0 * static_cast<double>(dev.l2_bytes)).c_str());
   for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
-  std::printf("stage paths: stage1=%s stage2=%s pdl=%s\n\n", blr_stage_path_name(opt.stage1),
-              blr_stage_path_name(opt.stage2), opt.pdl ? "on" : "off");
+  std::printf("stage paths: stage1=%s stage2=%s pdl=%s pdl-first=%s layer=%s\n\n", blr_stage_path_name(opt.stage1),
+              blr_stage_path_name(opt.stage2), opt.pdl ? "on" : "off", opt.pdl_first ? "on" : "off",
+              blr_layer_path_name(opt.layer));
+  std::fflush(stdout);
 
   std::vector<Result> results;
-  for (const VariantSpec& v : variants) results.push_back(bench_variant(v, p, dev, samples, warmup, check));
+  nlohmann::json probe_json;
+  double dense_ms = -1;
+  bool bad = false;
+  // Digest lines ("S| "), printed and flushed as soon as each is known, so a run cut short (a time limit,
+  // a device fault) still leaves what it measured.
+  auto digest = [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  for (const VariantSpec& v : variants) {
+    LayerBench bench(v, p, dev, check);
+    Result r;
+    r.v = v;
+    r.cost = layer_cost(v, p);
+    r.param_bytes = static_cast<double>(parameter_count(v, p)) * static_cast<double>(dtype_size(p.dtype));
+    r.set_bytes = bench.set_bytes();
+    r.sets = bench.sets();
+    r.timed = bench.time(opt, samples, warmup, true);
+    if (!r.timed.error.empty()) throw Error(cat("bench-layer ", v.name, ": ", r.timed.error));
+    if (v.kind == LayerKind::Dense) dense_ms = r.timed.t.median_ms;
+    {
+      std::string line = cat("S| ", label, " ", p.tokens, "tok ", v.name);
+      if (v.kind != LayerKind::Dense) line += cat(" b", v.b, " r", v.r);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ": %.2f us", r.timed.t.median_ms * 1e3);
+      line += buf;
+      if (dense_ms > 0 && v.kind != LayerKind::Dense) {
+        std::snprintf(buf, sizeof buf, " (x%.3f)", r.timed.t.median_ms / dense_ms);
+        line += buf;
+      }
+      if (!r.timed.err.finite || r.timed.err.rel() > 3e-2) line += cat(" BAD OUTPUT rel err ", r.timed.err.rel());
+      digest(line);
+    }
+    if (args.has("probe") && probe_json.is_null()) {
+      std::string line;
+      probe_json = probe_launch_cost(bench.ops(), dev.sm_count, &line);
+      std::printf("%s\n", line.c_str());
+      digest(cat("S| ", line));
+    }
+    if (args.has("breakdown")) {
+      r.breakdown = run_breakdown(bench, opt, dev, sweep_samples, warmup, !args.has("no-one-launch"), &r.breakdown_line);
+      if (v.kind != LayerKind::Dense) digest(cat("S|   bd: ", r.breakdown_line));
+    }
+    if (args.has("sweep") && v.kind != LayerKind::Dense) {
+      r.sweep = run_sweep(bench, opt, dense_ms, sweep_samples, warmup, !args.has("no-one-launch"), &r.sweep_line);
+      digest(cat("S|   sw: ", r.sweep_line));
+    }
+    std::fflush(stdout);
+    results.push_back(std::move(r));
+  }
 
-  const Result* dense = nullptr;
-  for (const Result& r : results)
-    if (r.v.kind == Kind::Dense) dense = &r;
-  std::printf("%-8s %3s %4s %11s %9s %9s %8s %8s %9s %9s %7s %10s %9s %8s\n", "variant", "b", "r", "params", "ms", "min ms",
-              "TFLOP/s", "GB/s", "roofline", "limit", "x dense", "max|err|", "rel err", "sets");
+  std::printf("\n%-8s %3s %4s %11s %9s %9s %8s %8s %9s %9s %7s %10s %9s %8s\n", "variant", "b", "r", "params", "ms",
+              "min ms", "TFLOP/s", "GB/s", "roofline", "limit", "x dense", "max|err|", "rel err", "sets");
   nlohmann::json jv = nlohmann::json::array();
   for (const Result& r : results) {
     const nlohmann::json j = result_json(r, dev, tensor_peak);
     jv.push_back(j);
-    const double s = r.t.median_ms * 1e-3;
+    const double s = r.timed.t.median_ms * 1e-3;
     char ratio[16] = "-";
-    if (dense) std::snprintf(ratio, sizeof ratio, "%.3f", r.t.median_ms / dense->t.median_ms);
+    if (dense_ms > 0) std::snprintf(ratio, sizeof ratio, "%.3f", r.timed.t.median_ms / dense_ms);
     const std::string limit = j["roofline_limit"].get<std::string>().substr(0, 7);
     std::printf("%-8s %3lld %4lld %11s %9.4f %9.4f %8.1f %8.0f %8.1f%% %9s %7s %10.3g %9.2g %8d\n", r.v.name.c_str(),
                 static_cast<long long>(r.v.b), static_cast<long long>(r.v.r), mib(r.param_bytes).c_str(),
-                r.t.median_ms, r.t.min_ms, r.flops / s / 1e12, r.min_bytes / s / 1e9, j["roofline_pct"].get<double>(),
-                limit.c_str(), ratio, r.err.max_abs, r.err.max_ref > 0 ? r.err.max_abs / r.err.max_ref : 0.0, r.sets);
+                r.timed.t.median_ms, r.timed.t.min_ms, r.cost.flops / s / 1e12, r.cost.bytes / s / 1e9,
+                j["roofline_pct"].get<double>(), limit.c_str(), ratio, r.timed.err.max_abs, r.timed.err.rel(), r.sets);
   }
   std::printf("\nplans:\n");
-  for (const Result& r : results) std::printf("  %-8s %s\n", r.v.name.c_str(), r.plan.c_str());
-  bool bad = false;
+  for (const Result& r : results) std::printf("  %-8s %s\n", r.v.name.c_str(), r.timed.plan.c_str());
   for (const Result& r : results)
-    if (!r.err.finite) {
+    if (!r.timed.err.finite) {
       std::printf("warning: %s produced non-finite outputs\n", r.v.name.c_str());
       bad = true;
     }
@@ -442,15 +319,18 @@ int run_bench_layer(const std::vector<std::string>& argv) {
                             {"stage1", blr_stage_path_name(opt.stage1)},
                             {"stage2", blr_stage_path_name(opt.stage2)},
                             {"pdl", opt.pdl},
+                            {"pdl_first", opt.pdl_first},
+                            {"layer", blr_layer_path_name(opt.layer)},
                             {"peak_tflops_used", dev.bf16_tflops},
                             {"peak_gbs_used", dev.memory_bandwidth_gbs},
                             {"l2_bytes", dev.l2_bytes},
                             {"note", "median of CUDA-graph replays; each replay rotates over independent "
                                      "(x, weights, y) sets totalling more than 2x L2, so data comes from HBM"}}},
                           {"variants", jv}};
-    if (dense) {
+    if (!probe_json.is_null()) out["probe"] = probe_json;
+    if (dense_ms > 0) {
       nlohmann::json ratios;
-      for (const Result& r : results) ratios[r.v.name] = r.t.median_ms / dense->t.median_ms;
+      for (const Result& r : results) ratios[r.v.name] = r.timed.t.median_ms / dense_ms;
       out["ratio_vs_dense"] = ratios;
     }
     std::ofstream f(args.get("json"));

@@ -137,11 +137,18 @@ struct Case {
 struct PathSpec {
   const char* name;
   BlrStagePath s1, s2;
+  BlrLayerPath layer = BlrLayerPath::TwoKernel;
+  bool pdl_first = false;
 };
-constexpr PathSpec kAuto{"auto", BlrStagePath::Auto, BlrStagePath::Auto};
+constexpr PathSpec kAuto{"auto", BlrStagePath::Auto, BlrStagePath::Auto, BlrLayerPath::Auto};
 constexpr PathSpec kTensorCore{"tc", BlrStagePath::TensorCore, BlrStagePath::TensorCore};
 constexpr PathSpec kSimt{"simt", BlrStagePath::Simt, BlrStagePath::Simt};
 constexpr PathSpec kLt{"lt", BlrStagePath::CublasLt, BlrStagePath::CublasLt};
+// Both stages in one kernel (kernels/blr_onelaunch.h), launched under PDL (it waits before reading).
+constexpr PathSpec kOneLaunch{"one-launch", BlrStagePath::Auto, BlrStagePath::Auto, BlrLayerPath::OneLaunch, true};
+// Two kernels, the first one also under PDL (waits before reading even its weights).
+constexpr PathSpec kPdlFirst{"tc pdl-first", BlrStagePath::TensorCore, BlrStagePath::TensorCore,
+                             BlrLayerPath::TwoKernel, true};
 
 // Whether the tensor-core kernels can take both stages of this case (mirrors the launchers' rules:
 // 16-bit storage, K and every row stride / block offset a multiple of 8 elements, 16-byte aligned x).
@@ -195,6 +202,8 @@ class LinearParity {
       BlrKernelOptions o = blr_kernel_options();  // keeps tile overrides set by the caller
       o.stage1 = p.s1;
       o.stage2 = p.s2;
+      o.layer = p.layer;
+      o.pdl_first = p.pdl_first;
       ScopedBlrKernelOptions scoped(o);
       y_buf.copy_from(sentinel_dt);
       forward(ops_, layer, x, c.act, y);
@@ -242,11 +251,24 @@ class LinearParity {
     if (p.s2 == BlrStagePath::Simt) expect_in_plan("s2 simt");
     if (p.s2 == BlrStagePath::CublasLt) expect_in_plan("s2 cublasLt");
     if (p.s1 == BlrStagePath::CublasLt && !first_is_ours) expect_in_plan("s1 cublasLt");
+    if (p.layer == BlrLayerPath::OneLaunch) {
+      // The single launch takes every tensor-core-eligible case and nothing else.
+      if (tc_eligible(c)) expect_in_plan("one-launch ");
+      else EXPECT_EQ(plan.find("one-launch "), std::string::npos) << "one-launch ran on an ineligible case";
+      return;
+    }
     if (p.s1 == BlrStagePath::TensorCore && tc_eligible(c)) expect_in_plan("s1 tc");
     if (p.s2 == BlrStagePath::TensorCore && tc_eligible(c)) expect_in_plan("s2 tc");
+    if (p.pdl_first && tc_eligible(c) && sm90()) expect_in_plan("pdl-first");
     if (c.dt == DType::F32) {
       EXPECT_EQ(plan.find(" tc"), std::string::npos) << "f32 must never use tensor cores";
     }
+  }
+
+  static bool sm90() {
+    int major = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+    return major >= 9;
   }
 
   Arena arena_;
@@ -255,8 +277,8 @@ class LinearParity {
 
 std::vector<PathSpec> paths_for(DType dt, Variant v) {
   if (v == Variant::Dense) return {kAuto};
-  if (dt == DType::F32) return {kAuto, kSimt, kLt};
-  return {kAuto, kTensorCore, kSimt, kLt};
+  if (dt == DType::F32) return {kAuto, kSimt, kLt, kOneLaunch};  // one-launch must fall back for f32
+  return {kAuto, kTensorCore, kSimt, kLt, kOneLaunch, kPdlFirst};
 }
 
 struct Shape4 {
@@ -393,6 +415,8 @@ TEST(LinearParityGpu, EveryTileConfiguration) {
       {Variant::Blast, 8, "32x32/b<=16/3 groups", 4},  // groups with unequal numbers of blocks
       {Variant::Blast, 9, "128x64/b<=16/16-bit stash", 9, 3 * 192 * 64 + 9 * 128 * 72 * 2 + 81 * 64 * 4},
       {Variant::Blast, 9, "128x64/b<=16/16-bit stash", 5, 3 * 192 * 64 + 5 * 128 * 72 * 2 + 25 * 64 * 4},
+      {Variant::Blast, 10, "128x64/b<=16/16-bit stash+S s4", 9, 4 * 192 * 64 + 9 * 128 * 72 * 2 + 81 * 64 * 2},
+      {Variant::Blast, 10, "128x64/b<=16/16-bit stash+S s4", 3, 4 * 192 * 64 + 3 * 128 * 72 * 2 + 9 * 64 * 2},
       {Variant::Monarch, 1, "128x128", 4},
       {Variant::Monarch, 2, "64x128", 4},
       {Variant::Monarch, 3, "64x64", 4},
@@ -424,6 +448,139 @@ TEST(LinearParityGpu, EveryTileConfiguration) {
       }
       ++i;
     }
+}
+
+// Every single-launch configuration, forced in turn, over token counts that leave partial token tiles in
+// both stages (33, 197, 513) and a single token; BLAST at b = 3 and b = 9 (configuration 1 mixes at most
+// 9 blocks), Monarch and low-rank on the GEMM configurations.
+TEST(LinearParityGpu, EverySingleLaunchConfiguration) {
+  BLR_REQUIRE_CUDA();
+  struct OneCase {
+    Variant v;
+    int tile;
+    int64_t in, out, b, r;
+  };
+  const OneCase cases[] = {
+      {Variant::Blast, 1, 9 * 64, 9 * 48, 9, 96},  {Variant::Blast, 1, 3 * 64, 3 * 160, 3, 64},
+      {Variant::Blast, 2, 9 * 64, 9 * 48, 9, 96},  {Variant::Blast, 2, 16 * 32, 16 * 16, 16, 32},
+      {Variant::Blast, 3, 3 * 64, 3 * 160, 3, 64}, {Variant::Monarch, 4, 256, 384, 4, 64},
+      {Variant::Monarch, 5, 256, 384, 4, 64},       {Variant::Monarch, 6, 256, 384, 4, 64},
+      {Variant::LowRank, 4, 320, 192, 1, 48},       {Variant::LowRank, 5, 320, 192, 1, 48},
+      {Variant::LowRank, 6, 320, 192, 1, 48},
+  };
+  LinearParity t;
+  int i = 0;
+  for (const OneCase& oc : cases)
+    for (int64_t n : {1, 33, 197, 513}) {
+      SCOPED_TRACE(cat("single-launch configuration ", oc.tile));
+      BlrKernelOptions o;
+      o.layer = BlrLayerPath::OneLaunch;
+      o.one_tile = oc.tile;
+      o.pdl_first = i % 2 == 1;
+      ScopedBlrKernelOptions scoped(o);
+      Case c{oc.v, oc.in, oc.out, oc.b, oc.r, n};
+      c.act = kActs[i % 4];
+      c.bias = i % 3 != 1;
+      c.dt = i % 2 ? DType::F16 : DType::BF16;
+      t.check(c, {PathSpec{"forced single launch", BlrStagePath::Auto, BlrStagePath::Auto, BlrLayerPath::OneLaunch,
+                           o.pdl_first}},
+              21000 + i);
+      EXPECT_NE(last_linear_plan().find(cat("one-launch ", oc.tile, ":")), std::string::npos)
+          << "forced configuration did not run: " << last_linear_plan();
+      ++i;
+    }
+}
+
+// The single launch's ready counters are shared by every layer of one CudaOps and reset by each launch:
+// many launches of different layers and token counts queued back to back (no host sync in between), then
+// replayed as one graph, must each give the eager result.
+TEST(LinearParityGpu, SingleLaunchCountersSurviveBackToBackLaunchesAndGraphs) {
+  BLR_REQUIRE_CUDA();
+  Arena arena(Device::CUDA, "single launch counters");
+  CudaOps ops(arena);
+  const DType dt = DType::BF16;
+  struct L {
+    Variant v;
+    int64_t in, out, b, r, n;
+  };
+  const L specs[] = {{Variant::Blast, 576, 432, 9, 96, 197}, {Variant::Monarch, 256, 384, 4, 64, 513},
+                     {Variant::LowRank, 320, 192, 1, 48, 33}, {Variant::Blast, 192, 480, 3, 64, 1000}};
+  std::vector<Layer> layers;
+  std::vector<Tensor> xs, ys;
+  for (size_t k = 0; k < std::size(specs); ++k) {
+    const L& s = specs[k];
+    layers.push_back(to_device(make_layer(s.v, s.in, s.out, s.b, s.r, true, dt, 300 + k), dt, arena));
+    xs.push_back(test::upload(rnd({s.n, s.in}, 400 + k, 1.0, dt), dt, arena));
+    ys.push_back(Tensor::empty({s.n, s.out}, dt, arena, MemCategory::Other, "y"));
+  }
+  auto download = [&](const Tensor& y) {
+    std::vector<uint16_t> bits(static_cast<size_t>(y.numel()));
+    BLR_CUDA_CHECK(cudaMemcpy(bits.data(), y.data(), bits.size() * 2, cudaMemcpyDeviceToHost));
+    return bits;
+  };
+  for (bool pdl_first : {false, true}) {
+    SCOPED_TRACE(cat("pdl_first=", pdl_first));
+    BlrKernelOptions o;
+    o.layer = BlrLayerPath::OneLaunch;
+    o.pdl_first = pdl_first;
+    ScopedBlrKernelOptions scoped(o);
+    // Reference: each layer once, synchronised.
+    std::vector<std::vector<uint16_t>> ref;
+    for (size_t k = 0; k < layers.size(); ++k) {
+      forward(ops, layers[k], xs[k], Act::GeluTanh, ys[k]);
+      ops.synchronize();
+      EXPECT_NE(last_linear_plan().find("one-launch "), std::string::npos) << last_linear_plan();
+      ref.push_back(download(ys[k]));
+    }
+    // 40 launches back to back, cycling through the layers.
+    for (auto& y : ys) BLR_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, y.nbytes(), ops.stream()));
+    for (int rep = 0; rep < 40; ++rep) {
+      const size_t k = static_cast<size_t>(rep) % layers.size();
+      forward(ops, layers[k], xs[k], Act::GeluTanh, ys[k]);
+    }
+    ops.synchronize();
+    for (size_t k = 0; k < layers.size(); ++k) EXPECT_TRUE(download(ys[k]) == ref[k]) << "layer " << k << " queued";
+    // All layers in one graph, replayed 5 times.
+    for (auto& y : ys) BLR_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, y.nbytes(), ops.stream()));
+    ops.synchronize();
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    BLR_CUDA_CHECK(cudaStreamBeginCapture(ops.stream(), cudaStreamCaptureModeThreadLocal));
+    for (int rep = 0; rep < 2; ++rep)
+      for (size_t k = 0; k < layers.size(); ++k) forward(ops, layers[k], xs[k], Act::GeluTanh, ys[k]);
+    BLR_CUDA_CHECK(cudaStreamEndCapture(ops.stream(), &graph));
+    BLR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int rep = 0; rep < 5; ++rep) BLR_CUDA_CHECK(cudaGraphLaunch(exec, ops.stream()));
+    ops.synchronize();
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    for (size_t k = 0; k < layers.size(); ++k) EXPECT_TRUE(download(ys[k]) == ref[k]) << "layer " << k << " in a graph";
+  }
+}
+
+// cuBLASLt stages on entries of its heuristic list other than the first (the sweep times them): each that
+// exists must compute the same layer; an index beyond the list must be refused with a clear error.
+TEST(LinearParityGpu, CublasLtAlgorithmChoicesAgree) {
+  BLR_REQUIRE_CUDA();
+  LinearParity t;
+  int ran = 0;
+  for (int algo = 0; algo < 8; ++algo) {
+    SCOPED_TRACE(cat("lt_algo ", algo));
+    BlrKernelOptions o;
+    o.lt_algo = algo;
+    ScopedBlrKernelOptions scoped(o);
+    Case c{Variant::Blast, 9 * 64, 9 * 48, 9, 96, 197};
+    c.act = Act::GeluTanh;
+    try {
+      t.check(c, {kLt}, 23000 + algo);
+      ++ran;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("offers only"), std::string::npos) << e.what();
+      EXPECT_GT(algo, 0) << "cuBLASLt's first choice must always exist";
+      break;
+    }
+  }
+  EXPECT_GE(ran, 1);
 }
 
 // Rows of x and y that are views into wider buffers: an aligned offset (tensor cores still apply) and a
@@ -488,11 +645,13 @@ TEST(LinearParityGpu, GraphReplayIsBitIdenticalAndEagerIsDeterministic) {
   const Tensor x = test::upload(rnd({n, in}, 7, 1.0, dt), dt, arena);
   for (Variant v : {Variant::Dense, Variant::LowRank, Variant::Monarch, Variant::Blast})
     for (bool pdl : {true, false})
-      for (const PathSpec& p : {kAuto, kSimt, kLt}) {
+      for (const PathSpec& p : {kAuto, kSimt, kLt, kOneLaunch, kPdlFirst}) {
         SCOPED_TRACE(cat(variant_name(v), " path=", p.name, " pdl=", pdl));
         BlrKernelOptions o;
         o.stage1 = p.s1;
         o.stage2 = p.s2;
+        o.layer = p.layer;
+        o.pdl_first = p.pdl_first;
         o.pdl = pdl;
         ScopedBlrKernelOptions scoped(o);
         const Layer layer = to_device(make_layer(v, in, out, 3, 96, true, dt, 99), dt, arena);

@@ -13,9 +13,10 @@ void CudaOps::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Act a
   check_factor(w, x.dtype(), 2, "linear", "weight");
   const int64_t in = w.dim(1), out = w.dim(0);
   const LayerIo io = check_layer_io("linear", x, y, bias, in, out);
-  set_last_linear_plan(cat("dense: cublasLt", bias ? " +bias" : "", act != Act::None ? " +" : "",
-                           act != Act::None ? act_name(act) : "",
-                           kern::lt_fuses_act(kernel_act(act)) ? "" : " (activation as a separate pass)"));
+  const std::string plan = cat("dense: cublasLt", bias ? " +bias" : "", act != Act::None ? " +" : "",
+                               act != Act::None ? act_name(act) : "",
+                               kern::lt_fuses_act(kernel_act(act)) ? "" : " (activation as a separate pass)");
+  set_last_linear_plan(plan);
   if (io.x.rows == 0 || out == 0) return;
   kern::GemmArgs g;
   g.dt = kernel_dtype(x.dtype());
@@ -31,7 +32,9 @@ void CudaOps::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Act a
   g.ldc = io.y.ld;
   g.bias = bias ? bias->data() : nullptr;
   g.act = kernel_act(act);
-  run_lt(*this, g, "linear");
+  std::string algo;
+  run_lt(*this, g, "linear", &algo);
+  set_last_linear_plan(cat(plan, " [", algo, "]"));
 }
 
 void CudaOps::matmul(const Tensor& a, const Tensor& b, Tensor& c, bool trans_b, float alpha) {

@@ -91,10 +91,11 @@ inline kern::GemmPlanCache& lt_cache(CudaOps& ops) {
   return static_cast<LinearFamilyState&>(*slot).lt;
 }
 
-inline void run_lt(CudaOps& ops, const kern::GemmArgs& g, const char* op) {
+// Enqueues a cuBLASLt GEMM; `algo` (optional) receives which algorithm ran.
+inline void run_lt(CudaOps& ops, const kern::GemmArgs& g, const char* op, std::string* algo = nullptr) {
   size_t ws_bytes = 0;
   void* ws = ops.cublaslt_workspace(&ws_bytes);
-  const std::string err = lt_cache(ops).run(ops.cublaslt(), g, ws, ws_bytes, ops.stream());
+  const std::string err = lt_cache(ops).run(ops.cublaslt(), g, ws, ws_bytes, ops.stream(), algo);
   if (!err.empty()) throw Error(cat("cuda ", op, ": ", err));
 }
 

@@ -1,0 +1,191 @@
+// BLAST stage 1 (z_k = Σ_j s_kj ⊙ (x_j·V_jᵀ), see blr_blast.h) for one (token tile × rank slice), as a
+// device function shared by the stand-alone stage-1 kernel (blr_blast.cu, one tile per CTA) and the
+// single-launch BLR layer kernel (blr_onelaunch.cu).
+//
+// The CTA runs the tensor-core mainloop over b segments (segment j: K = i/b columns of x against V_j's BN
+// rows). At the end of each segment the warps park y_j in shared memory (fp32 or 16-bit; rows padded so
+// the mixing reads are conflict-free). Then every warp mixes: a lane holds y_0..y_{b-1} of its rows × 4
+// features in registers (b <= BMAX, unrolled with guards) and, for each output block k, reads
+// s_k0..s_k{b-1} for its 4 features (8 distinct addresses per warp: one shared-memory wavefront) and
+// accumulates b² FMAs per element in fp32 before one rounding to the storage type. z is written once,
+// [tokens, b, r] row-major, which is exactly what the second stage's batched U GEMM reads.
+#pragma once
+
+#include <type_traits>
+
+#include "kernels/blr_blast.h"
+#include "kernels/blr_tile.cuh"
+#include "kernels/common.cuh"
+
+namespace blr::kern::detail {
+
+struct BlastParams {
+  const void* x;
+  long long ldx;
+  const void* V;
+  const void* S;
+  void* z;
+  int M, b, r, ib;
+  int n_tiles;     // rank slices; grid.x = m_tiles·n_tiles, slice fastest (CTAs sharing x rows run together)
+  int vec_store;   // z rows allow 8-byte stores of 4 elements (r % 4 == 0)
+  int wait_first;  // griddepcontrol.wait before reading anything (first kernel of a layer under PDL)
+};
+
+// Host side (blr_blast.cu): the kernel parameters for `a` with n_tiles rank slices.
+BlastParams make_blast_params(const BlastStage1Args& a, int n_tiles, bool wait_first);
+// Arguments valid and the shape one the tensor-core tile takes (dtype, b <= 16, aligned rows).
+bool blast_stage1_tc_args_ok(const BlastStage1Args& a);
+
+template <typename T>
+__device__ __forceinline__ void store4(T* dst, const float (&v)[4], int valid, bool vec) {
+  if (vec && valid >= 4) {
+    uint2 w;
+    w.x = tile::pack2<T>(v[0], v[1]);
+    w.y = tile::pack2<T>(v[2], v[3]);
+    *reinterpret_cast<uint2*>(dst) = w;
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (e < valid) dst[e] = from_f32<T>(v[e]);
+  }
+}
+
+// The y_j stash: fp32 (exact) or the 16-bit storage type (half the shared memory, which is what lets
+// b=9 use 128×64 tiles; y_j is then rounded once before mixing, as PyTorch's bf16 BLAST does).
+__device__ __forceinline__ void stash_store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
+template <typename T>
+__device__ __forceinline__ void stash_store2(T* p, float a, float b) {
+  *reinterpret_cast<uint32_t*>(p) = tile::pack2<T>(a, b);
+}
+__device__ __forceinline__ float4 stash_load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ float4 stash_load4(const __nv_bfloat16* p) {
+  const uint2 w = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.x));
+  const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+__device__ __forceinline__ float4 stash_load4(const __half* p) {
+  const uint2 w = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&w.x));
+  const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&w.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+// Stash row stride in elements: padded so a warp's fragment stores and the mixing reads spread over banks.
+template <typename ST, int BN>
+constexpr int stash_ld() {
+  return BN + (sizeof(ST) == 4 ? 4 : 8);
+}
+
+// G warp groups of WM×WN warps each; group g runs input blocks g, g+G, ... through its own pipeline, so a
+// CTA's serial K loop is ceil(b/G)·(i/b) long instead of i (what bounds latency at 197–512 tokens).
+// ST: element type of the y stash (fp32, or the 16-bit storage type: y rounded once, half the space).
+// SST: element type of the S slice in shared memory (fp32, or the storage type T itself: S is a weight held
+// in T, so keeping it in T loses nothing and halves its space; it is widened when read).
+template <typename T, int BM_, int BN_, int WM, int WN, int STAGES, int BMAX, int G, typename ST, typename SST = float>
+struct BlastTile {
+  using Core = tile::TcCore<T, BM_, BN_, WM, WN, STAGES>;
+  static constexpr int BM = BM_, BN = BN_;
+  static constexpr int kThreads = G * Core::kThreads;
+  static constexpr int kSld = stash_ld<ST, BN>();
+  // Dynamic shared memory for b blocks: G pipelines, the y stash, the S slice.
+  static constexpr int smem_bytes(int b) {
+    return G * Core::kPipeBytes + b * BM * kSld * static_cast<int>(sizeof(ST)) +
+           b * b * BN * static_cast<int>(sizeof(SST));
+  }
+
+  // Computes rank slice tile_n of token tile tile_m with the whole CTA (kThreads threads).
+  template <class WaitA>
+  __device__ static void run(const BlastParams& p, int tile_m, int tile_n, char* smem, WaitA&& wait_a) {
+    // Mixing: a lane owns kMixRows rows × 4 features. Two rows amortise each S read over more FMAs; with
+    // several warp groups there are enough warps to give each one row (more items, fewer registers).
+    constexpr int kMixRows = G > 1 ? 1 : 2;
+    static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 4·kMixRows rows x 32 features per item");
+    static_assert(G >= 1 && G <= 8, "named barriers 1..G");
+
+    const int tid = threadIdx.x, lane = tid & 31;
+    const int group = tid / Core::kThreads, gtid = tid - group * Core::kThreads, gwarp = gtid >> 5;
+    const int m0 = tile_m * BM, n0 = tile_n * BN;
+    const int b = p.b, r = p.r;
+    ST* stash = reinterpret_cast<ST*>(smem + G * Core::kPipeBytes);                 // [b][BM][kSld]
+    SST* ss = reinterpret_cast<SST*>(stash + b * BM * kSld);                         // [b·b][BN]: s_kj here
+
+    // S slice (a weight: safe to read before the dependency wait inside run()).
+    const T* S = static_cast<const T*>(p.S);
+    for (int idx = tid; idx < b * b * BN; idx += kThreads) {
+      const int kj = idx / BN, c = idx - kj * BN;
+      if constexpr (std::is_same<SST, float>::value)
+        ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
+      else
+        ss[idx] = n0 + c < r ? S[kj * r + n0 + c] : from_f32<T>(0.0f);
+    }
+
+    const tile::Operand A{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
+    const tile::Operand B{static_cast<const char*>(p.V) + 2LL * n0 * p.ib, 2LL * p.ib, 2LL * r * p.ib, r - n0};
+    const int wm0 = (gwarp / WN) * Core::kWarpM, wn0 = (gwarp % WN) * Core::kWarpN;
+    typename Core::Acc acc;
+    Core::zero(acc);
+    const typename Core::Group grp{gtid, G > 1 ? 1 + group : 0, group, G};
+    Core::run(smem + group * Core::kPipeBytes, A, B, p.ib, b, grp, acc, [&](int seg, typename Core::Acc& a) {
+      ST* ys = stash + seg * BM * kSld;
+#pragma unroll
+      for (int mi = 0; mi < Core::MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < Core::NI; ++ni) {
+          const int row = wm0 + mi * 16 + (lane >> 2), col = wn0 + ni * 8 + (lane & 3) * 2;
+          stash_store2(ys + row * kSld + col, a[mi][ni][0], a[mi][ni][1]);
+          stash_store2(ys + (row + 8) * kSld + col, a[mi][ni][2], a[mi][ni][3]);
+        }
+    }, static_cast<WaitA&&>(wait_a));
+    __syncthreads();  // every group's y_j tiles and the S slice are visible to all warps
+
+    constexpr int kColGroups = BN / 32;
+    constexpr int kItems = (BM / (4 * kMixRows)) * kColGroups;
+    constexpr int kWarps = kThreads / 32;
+    const int warp = tid >> 5, rg = lane >> 3, cq = lane & 7;
+    T* z = static_cast<T*>(p.z);
+    const long long ldz = static_cast<long long>(b) * r;
+    const bool vec = p.vec_store != 0;
+    for (int it = warp; it < kItems; it += kWarps) {
+      const int ir = it / kColGroups, ic = it - ir * kColGroups;
+      const int col = ic * 32 + cq * 4, gc = n0 + col;
+      const int row0 = ir * (4 * kMixRows) + rg;  // rows row0 + 4·rr
+      float y[BMAX][kMixRows][4];
+#pragma unroll
+      for (int j = 0; j < BMAX; ++j) {
+        if (j < b) {
+#pragma unroll
+          for (int rr = 0; rr < kMixRows; ++rr) {
+            const float4 v = stash_load4(stash + (j * BM + row0 + 4 * rr) * kSld + col);
+            y[j][rr][0] = v.x;
+            y[j][rr][1] = v.y;
+            y[j][rr][2] = v.z;
+            y[j][rr][3] = v.w;
+          }
+        }
+      }
+      for (int k = 0; k < b; ++k) {
+        float o[kMixRows][4] = {};
+#pragma unroll
+        for (int j = 0; j < BMAX; ++j) {
+          if (j < b) {
+            const float4 s = stash_load4(ss + (k * b + j) * BN + col);
+#pragma unroll
+            for (int rr = 0; rr < kMixRows; ++rr) {
+              o[rr][0] = fmaf(s.x, y[j][rr][0], o[rr][0]);
+              o[rr][1] = fmaf(s.y, y[j][rr][1], o[rr][1]);
+              o[rr][2] = fmaf(s.z, y[j][rr][2], o[rr][2]);
+              o[rr][3] = fmaf(s.w, y[j][rr][3], o[rr][3]);
+            }
+          }
+        }
+#pragma unroll
+        for (int rr = 0; rr < kMixRows; ++rr) {
+          const int gm = m0 + row0 + 4 * rr;
+          if (gm < p.M && gc < r) store4<T>(z + gm * ldz + k * r + gc, o[rr], r - gc, vec);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace blr::kern::detail
