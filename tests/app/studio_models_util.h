@@ -3,6 +3,7 @@
 // all small enough that the CPU backend runs a whole session in seconds.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
