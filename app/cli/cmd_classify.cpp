@@ -14,6 +14,7 @@
 #include "engine/backend/cuda/cuda_ops.h"
 #include "engine/core/device.h"
 #include "engine/core/log.h"
+#include "engine/demo/demo_models.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/frame_source.h"
 #include "engine/io/labels.h"
@@ -71,9 +72,11 @@ static int run_classify(const std::vector<std::string>& argv) {
   Args args("classify",
             "Classifies images, a video or a camera with a ViT (timm checkpoint; dense, BLR factors, or compressed "
             "at load). Prints the top-k classes with probabilities, per-stage latency and device memory.");
-  args.option("model", "FILE", "ViT checkpoint with timm key names (.safetensors, or .pt/.bin with libzip)")
+  args.option("model", "FILE", "ViT checkpoint with timm key names (.safetensors, or .pt/.bin with libzip); default: "
+                               "the built-in demo ViT (with no input: on the demo video)")
       .repeated("compress", "RULE", "compress matching dense linears at load, as blr compress: PATTERN=METHOD[:b=B,r=R]")
-      .option("mode", "MODE", "dense|monarch|blast|lowrank: the paper's configuration on qkv, fc1, fc2", "dense")
+      .option("mode", "MODE", "dense|monarch|blast|lowrank: the paper's configuration on qkv, fc1, fc2 (demo model: "
+                              "dense|monarch|blast|blast-trained, the shipped files)", "dense")
       .option("image", "FILE", "image to classify; more files may follow it")
       .positional_list("FILES", "more images")
       .option("video", "FILE", "video file to classify frame by frame")
@@ -86,7 +89,8 @@ static int run_classify(const std::vector<std::string>& argv) {
       .flag("cpu", "use the CPU backend even when a GPU is present")
       .option("memory-budget", "SIZE", "refuse device allocations past SIZE, e.g. 7.5GiB (does it fit a Jetson?)")
       .option("json", "FILE", "also write the results as JSON (- for stdout)")
-      .option("labels", "FILE", "class names, one per line (default: ImageNet-1k names for 1000-class models)")
+      .option("labels", "FILE", "class names, one per line (default: the model's own, else ImageNet-1k names for "
+                                "1000-class models)")
       .option("heads", "N", "attention heads (default: metadata, else width/64)")
       .option("mean", "R,G,B", "normalisation mean (default: metadata, else 0.5,0.5,0.5)")
       .option("std", "R,G,B", "normalisation std (default: metadata, else 0.5,0.5,0.5)")
@@ -95,21 +99,32 @@ static int run_classify(const std::vector<std::string>& argv) {
   if (!args.parse(argv)) return 0;
 
   // ---- everything about the request that can be checked before loading anything ----
-  if (!args.has("model")) throw UsageError("blr classify: --model FILE is required");
+  const bool demo_model = !args.has("model");
   const int batch = positive_int(args, "batch");
   const int topk = positive_int(args, "topk");
   const int64_t max_frames = args.has("frames") ? positive_int(args, "frames") : -1;  // -1: no limit
   std::vector<std::string> images;
   if (args.has("image")) images.push_back(args.get("image"));
   for (const auto& f : args.get_all("FILES")) images.push_back(f);
-  const int sources = (images.empty() ? 0 : 1) + (args.has("video") ? 1 : 0) + (args.has("camera") ? 1 : 0);
+  int sources = (images.empty() ? 0 : 1) + (args.has("video") ? 1 : 0) + (args.has("camera") ? 1 : 0);
+  std::string video_path = args.get("video");
+  if (demo_model && sources == 0) {  // the demo: moving demo-shapes pictures
+    video_path = demo::require(demo::video_path(), "the demo video");
+    log_info("no input given: classifying the demo video ", video_path);
+    sources = 1;
+  }
   if (sources != 1)
     throw UsageError(cat("blr classify: give exactly one input: --image FILE..., --video FILE or --camera N|PIPELINE",
                          sources ? " (got several)" : ""));
   const std::string mode = args.get("mode");
   std::vector<LayerRule> rules;
   for (const auto& text : args.get_all("compress")) rules.push_back(parse_layer_rule(text));
-  for (auto& r : vit_mode_rules(mode)) rules.push_back(std::move(r));
+  if (!demo_model)
+    for (auto& r : vit_mode_rules(mode)) rules.push_back(std::move(r));
+  // The demo ViT ships compressed twins and a BLAST-trained one: --mode picks the file.
+  const std::string model_path =
+      demo_model ? demo::require(demo::vit_path(mode), cat("the built-in demo ViT (", mode, ")")) : args.get("model");
+  if (demo_model) log_info("no --model given: using the built-in demo model ", model_path, " (docs/MODELS.md)");
   std::optional<size_t> budget;
   if (args.has("memory-budget")) budget = parse_bytes(args.get("memory-budget"));
   VitConfigOverrides overrides;
@@ -142,7 +157,7 @@ static int run_classify(const std::vector<std::string>& argv) {
 
   std::unique_ptr<FrameSource> source;
   if (!images.empty()) source = FrameSource::images(images);
-  else if (args.has("video")) source = FrameSource::video(args.get("video"));
+  else if (!video_path.empty()) source = FrameSource::video(video_path);
   else source = FrameSource::camera(args.get("camera"));
 
   // ---- backend, model, classifier ----
@@ -152,7 +167,7 @@ static int run_classify(const std::vector<std::string>& argv) {
   else ops = std::make_unique<CudaOps>(arena);
   CheckpointOptions copt;
   copt.key = args.get("key");
-  const Checkpoint ckpt = Checkpoint::open(args.get("model"), copt);
+  const Checkpoint ckpt = Checkpoint::open(model_path, copt);
   VitLoadOptions lopt;
   lopt.dtype = dtype;
   lopt.arena = &arena;
@@ -162,6 +177,8 @@ static int run_classify(const std::vector<std::string>& argv) {
   const VitConfig& cfg = model.config;
   if (!labels.empty() && static_cast<int64_t>(labels.size()) < cfg.num_classes)
     throw InputError(cat(args.get("labels"), ": ", labels.size(), " names for a model with ", cfg.num_classes, " classes"));
+  if (labels.empty()) labels = demo::metadata_class_names(ckpt);
+  if (!labels.empty() && static_cast<int64_t>(labels.size()) < cfg.num_classes) labels.clear();  // partial: indices
   if (labels.empty() && cfg.num_classes == 1000) labels = imagenet_labels();
   ClassifierOptions copts;
   copts.batch = batch;
@@ -176,7 +193,7 @@ static int run_classify(const std::vector<std::string>& argv) {
                use_cpu ? "" : (copts.use_graphs ? " (CUDA graphs)" : " (eager)"), batch);
 
   nlohmann::json frames_json = nlohmann::json::array();
-  SigintGuard sigint(source->live() || args.has("video"));
+  SigintGuard sigint(source->live() || !video_path.empty());
   int64_t done = 0;
   bool ended = false;
   while (!g_stop && !ended && (max_frames < 0 || done < max_frames)) {
@@ -231,7 +248,7 @@ static int run_classify(const std::vector<std::string>& argv) {
     done += static_cast<int64_t>(group.size());
   }
   if (g_stop) std::fprintf(out, "stopped after %lld frames\n", static_cast<long long>(done));
-  else if (ended && args.has("video")) std::fprintf(out, "end of video after %lld frames\n", static_cast<long long>(done));
+  else if (ended && !video_path.empty()) std::fprintf(out, "end of video after %lld frames\n", static_cast<long long>(done));
   else if (ended && source->live())
     std::fprintf(out, "%s stopped delivering frames after %lld\n", source->describe().c_str(), static_cast<long long>(done));
 

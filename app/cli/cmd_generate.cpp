@@ -31,6 +31,8 @@
 #include "engine/models/dit/dit_model.h"
 #include "engine/runtime/generator.h"
 #include "engine/runtime/latent_preview.h"
+#include "engine/runtime/pixel_decoder.h"
+#include "engine/demo/demo_models.h"
 #include "engine/runtime/vae_loader.h"
 
 namespace blr::cli {
@@ -117,20 +119,22 @@ nlohmann::json memory_json(const MemoryReport& m) {
 
 int run_generate(const std::vector<std::string>& argv) {
   Args args("generate", "Generates class-conditional images with DiT + SD-VAE (dense or block-low-rank layers).");
-  args.option("dit", "FILE", "DiT checkpoint (facebookresearch .pt/.safetensors or diffusers layout)")
-      .option("vae", "FILE", "SD-VAE checkpoint (sd-vae-ft-ema / -mse safetensors)")
-      .repeated("class", "C", "class index or ImageNet name; repeat for several images")
+  args.option("dit", "FILE", "DiT checkpoint (facebookresearch .pt/.safetensors or diffusers layout; default: the "
+                             "built-in demo model)")
+      .option("vae", "FILE", "SD-VAE checkpoint (sd-vae-ft-ema / -mse safetensors; not used by pixel-space DiTs)")
+      .repeated("class", "C", "class index or name; repeat for several images (demo model: default one of each)")
       .option("seed", "N", "noise seed; image i uses seed + i", "0")
-      .option("steps", "N", "sampling steps (respaced from 1000)", "250")
-      .option("sampler", "NAME", "ddpm (learned variance) or ddim (eta 0)", "ddpm")
-      .option("cfg", "S", "classifier-free guidance scale; 1 disables the unconditional pass", "4.0")
+      .option("steps", "N", "sampling steps (respaced from 1000; default 250, or the model's demo.steps)")
+      .option("sampler", "NAME", "ddpm (learned variance) or ddim (eta 0); default ddpm, or the model's demo.sampler")
+      .option("cfg", "S", "classifier-free guidance scale; 1 disables the unconditional pass (default 4.0, or the "
+                          "model's demo.cfg)")
       .option("mode", "MODE", "layer mode: dense, blast, monarch or lowrank (paper ranks)", "dense")
       .repeated("compress", "RULE", "extra layer rule PATTERN=METHOD:b=B,r=R (before the mode's rules)")
       .option("dtype", "T", "bf16, fp16 or f32 (the CPU backend always uses f32)", "bf16")
       .option("out", "FILE", "output PNG (several images: a grid, or numbered files with --layout files)", "out.png")
       .option("layout", "L", "grid or files, for several images", "grid")
       .option("json", "FILE", "write parameters, outputs, timings and memory as JSON ('-' = stdout)")
-      .option("labels", "FILE", "class names, one per line (default: ImageNet)")
+      .option("labels", "FILE", "class names, one per line (default: the model's own, else ImageNet)")
       .option("key", "NAME", "nested state dict in a PyTorch file (ema, model, ...)")
       .option("memory-budget", "SIZE", "refuse allocations beyond this (e.g. 7.5GiB)")
       .flag("cpu", "use the CPU reference backend (f32)")
@@ -140,20 +144,33 @@ int run_generate(const std::vector<std::string>& argv) {
   if (!args.parse(argv)) return 0;
   const auto t_start = Clock::now();
 
-  // ---- cheap checks before anything heavy ----
-  if (!args.has("dit")) throw UsageError("--dit FILE is required");
-  const bool preview_decode = args.has("preview-decode");
-  if (!args.has("vae") && !preview_decode) throw UsageError("--vae FILE is required (or --preview-decode)");
-  if (args.get_all("class").empty()) throw UsageError("at least one --class is required");
-  const int steps = args.get_int("steps");
-  if (steps < 1 || steps > 1000) throw InputError(cat("--steps ", steps, ": must be between 1 and 1000"));
-  const double cfg = args.get_double("cfg");
-  if (!std::isfinite(cfg) || cfg < 0) throw InputError(cat("--cfg ", args.get("cfg"), ": must be a number >= 0"));
-  const SamplerKind sampler = parse_sampler(args.get("sampler"));
+  // ---- cheap checks before anything heavy (the checkpoint header is read here: it may carry defaults) ----
+  CheckpointOptions copt;
+  copt.key = args.get("key");
   const std::string mode = args.get("mode");
+  const bool demo_model = !args.has("dit");
+  // The demo model ships compressed twins (made by blr compress, data-free): --mode picks one of them.
+  const std::string dit_path = demo_model ? demo::require(demo::dit_path(mode), cat("the built-in demo DiT (", mode, ")"))
+                                          : args.get("dit");
+  if (demo_model) log_info("no --dit given: using the built-in demo model ", dit_path, " (docs/MODELS.md)");
+  const Checkpoint dit_file = Checkpoint::open(dit_path, copt);
+  const DitConfig cfg_model = infer_dit_config(dit_original_view(dit_file));
+  const bool pixel_space = dit_is_pixel_space(cfg_model);
+  const bool preview_decode = args.has("preview-decode");
+  if (pixel_space && args.has("vae")) log_warn("this DiT samples pixels (3 channels): --vae is not used");
+  if (!pixel_space && !args.has("vae") && !preview_decode)
+    throw UsageError("--vae FILE is required (or --preview-decode)");
+  const demo::SamplerDefaults model_defaults = demo::sampler_defaults(dit_file);
+  const int steps = args.has("steps") ? args.get_int("steps") : model_defaults.steps.value_or(250);
+  if (steps < 1 || steps > 1000) throw InputError(cat("--steps ", steps, ": must be between 1 and 1000"));
+  const double cfg = args.has("cfg") ? args.get_double("cfg") : model_defaults.cfg.value_or(4.0);
+  if (!std::isfinite(cfg) || cfg < 0) throw InputError(cat("--cfg ", args.get("cfg"), ": must be a number >= 0"));
+  const SamplerKind sampler =
+      parse_sampler(args.has("sampler") ? args.get("sampler") : model_defaults.sampler.value_or("ddpm"));
   std::vector<LayerRule> rules;
   for (const auto& r : args.get_all("compress")) rules.push_back(parse_layer_rule(r));
-  for (auto& r : dit_mode_rules(mode)) rules.push_back(r);
+  if (!demo_model)
+    for (auto& r : dit_mode_rules(mode)) rules.push_back(r);
   const std::string layout = args.get("layout");
   if (layout != "grid" && layout != "files") throw UsageError(cat("--layout ", layout, ": expected grid or files"));
   const int64_t seed = args.get_int64("seed");
@@ -169,15 +186,20 @@ int run_generate(const std::vector<std::string>& argv) {
   std::optional<size_t> budget;
   if (args.has("memory-budget")) budget = parse_bytes(args.get("memory-budget"));
 
-  CheckpointOptions copt;
-  copt.key = args.get("key");
-  const std::string dit_path = args.get("dit");
-  const Checkpoint dit_file = Checkpoint::open(dit_path, copt);
-  const DitConfig cfg_model = infer_dit_config(dit_original_view(dit_file));
-  const std::vector<std::string> labels =
-      args.has("labels") ? load_labels(args.get("labels")) : imagenet_labels();
+  std::vector<std::string> labels;
+  if (args.has("labels")) labels = load_labels(args.get("labels"));
+  else labels = demo::metadata_class_names(dit_file);
+  if (labels.empty()) labels = imagenet_labels();
   std::vector<int> classes;
   for (const auto& c : args.get_all("class")) classes.push_back(resolve_class(c, labels, cfg_model.num_classes));
+  // A small model that names its classes (the demo DiT) draws one picture of each by default.
+  constexpr int64_t kAllClassesDefault = 16;
+  if (classes.empty() && !args.has("labels") && !demo::metadata_class_names(dit_file).empty() &&
+      cfg_model.num_classes <= kAllClassesDefault) {
+    for (int k = 0; k < static_cast<int>(cfg_model.num_classes); ++k) classes.push_back(k);
+    log_info("no --class given: one image of each of the model's ", classes.size(), " classes");
+  }
+  if (classes.empty()) throw UsageError("at least one --class is required");
 
   // ---- backend and models ----
   Arena arena(use_cpu ? Device::CPU : Device::CUDA, use_cpu ? "cpu" : "cuda:0", budget);
@@ -191,7 +213,8 @@ int run_generate(const std::vector<std::string>& argv) {
   lopt.rules = rules;
   const DitModel dit = DitModel::load(dit_file, lopt);
   std::unique_ptr<LatentDecoder> decoder;
-  if (preview_decode) decoder = std::make_unique<PreviewDecoder>(arena, dtype);
+  if (pixel_space) decoder = std::make_unique<PixelDecoder>(dtype);
+  else if (preview_decode) decoder = std::make_unique<PreviewDecoder>(arena, dtype);
   else decoder = load_vae_decoder(Checkpoint::open(args.get("vae"), copt), dtype, arena);
   const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_load).count();
   log_info(cat(cfg_model.describe(), "; ", dit.describe_layers(), "; weights ", format_bytes(dit.weight_bytes())));
@@ -221,7 +244,9 @@ int run_generate(const std::vector<std::string>& argv) {
   std::vector<std::string> class_names;
   for (int c : classes) class_names.push_back(c < static_cast<int>(labels.size()) ? labels[c] : std::to_string(c));
   nlohmann::json params = {{"dit", dit_path},
-                           {"vae", preview_decode ? std::string("latent-preview") : args.get("vae")},
+                           {"vae", pixel_space      ? std::string("none (pixel space)")
+                                   : preview_decode ? std::string("latent-preview")
+                                                    : args.get("vae")},
                            {"classes", classes},
                            {"class_names", class_names},
                            {"seed", seed},

@@ -78,8 +78,9 @@ void Generator::validate(const GenerateRequest& r) const {
     throw InputError(cat("guidance scale must be a finite number >= 0, got ", r.guidance));
   if (r.guided_channels < 0 || r.guided_channels > c.in_channels)
     throw InputError(cat("guided channels must be between 0 and ", c.in_channels, ", got ", r.guided_channels));
-  if (r.decode && decoder_ && c.in_channels != 4)
-    throw InputError(cat("the decoder takes 4-channel latents; this DiT has ", c.in_channels));
+  if (r.decode && decoder_ && c.in_channels != decoder_->channels())
+    throw InputError(cat("the decoder (", decoder_->name(), ") takes ", decoder_->channels(),
+                         "-channel latents; this DiT has ", c.in_channels));
 }
 
 void Generator::prepare(const GenerateRequest& r) {

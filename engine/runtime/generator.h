@@ -32,6 +32,7 @@ class LatentDecoder {
   virtual ~LatentDecoder() = default;
   virtual void decode(Ops& ops, const Tensor& latent, Tensor& image) = 0;
   virtual int64_t upscale() const { return 8; }
+  virtual int64_t channels() const { return 4; }  // C of the latents it takes
   virtual DType dtype() const = 0;  // dtype of the latent and image tensors it takes
   virtual std::string name() const = 0;
 };

@@ -2,6 +2,7 @@
 // video written with OpenCV, the text and JSON outputs checked against the library's own answer, and
 // every kind of bad input mapped to exit code 2 with a message naming the problem.
 #include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "app/cli/command.h"
@@ -214,7 +215,14 @@ TEST_F(ClassifyCli, BadInputExitsTwoWithAClearMessage) {
 #else
   test::write_file(img, "not decoded without OpenCV");
 #endif
-  expect_usage_error({"classify", "--image", img, "--cpu"}, "--model FILE is required");
+  {  // Without --model the built-in demo ViT is used; where it is not installed, that is a clear error.
+    const char* old_assets = std::getenv("BLR_ASSETS_DIR");
+    const std::string saved = old_assets ? old_assets : "";
+    setenv("BLR_ASSETS_DIR", dir_.c_str(), 1);
+    expect_usage_error({"classify", "--image", img, "--cpu"}, "demo ViT (dense) not found");
+    if (old_assets) setenv("BLR_ASSETS_DIR", saved.c_str(), 1);
+    else unsetenv("BLR_ASSETS_DIR");
+  }
   expect_usage_error({"classify", "--model", model_, "--image", img, "--batch", "0", "--cpu"}, "--batch must be at least 1");
   expect_usage_error({"classify", "--model", model_, "--image", img, "--batch", "two", "--cpu"}, "--batch expects an integer");
   expect_usage_error({"classify", "--model", model_, "--image", img, "--topk", "0", "--cpu"}, "--topk must be at least 1");

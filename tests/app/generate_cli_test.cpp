@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "engine/core/error.h"
 
@@ -50,8 +51,15 @@ TEST(GenerateCli, MissingAndCorruptFilesExitWith2) {
   r = run({"--dit", dir + "/corrupt.safetensors", "--preview-decode", "--class", "1", "--out", dir + "/o.png"});
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("corrupt.safetensors"), std::string::npos) << r.err;
+  // Without --dit the built-in demo model is used; where it is not installed, that is a clear error.
+  const char* old_assets = std::getenv("BLR_ASSETS_DIR");
+  const std::string saved_assets = old_assets ? old_assets : "";
+  setenv("BLR_ASSETS_DIR", dir.c_str(), 1);
   r = run({"--preview-decode", "--class", "1"});
-  EXPECT_EQ(r.code, 2) << "--dit is required: " << r.err;
+  if (old_assets) setenv("BLR_ASSETS_DIR", saved_assets.c_str(), 1);
+  else unsetenv("BLR_ASSETS_DIR");
+  EXPECT_EQ(r.code, 2) << "no --dit and no demo model: " << r.err;
+  EXPECT_NE(r.err.find("demo DiT"), std::string::npos) << r.err;
   r = run({"--dit", tiny_dit(), "--class", "1"});
   EXPECT_EQ(r.code, 2) << "--vae is required without --preview-decode: " << r.err;
 }
