@@ -91,11 +91,67 @@ struct GemmPlanCache::Impl {
     }
   };
   std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans;
+  bool autotune = false;
 };
 
 GemmPlanCache::GemmPlanCache() : impl_(std::make_unique<Impl>()) {}
 GemmPlanCache::~GemmPlanCache() = default;
 size_t GemmPlanCache::plans() const { return impl_->plans.size(); }
+void GemmPlanCache::set_autotune(bool on) { impl_->autotune = on; }
+bool GemmPlanCache::autotune() const { return impl_->autotune; }
+
+namespace {
+
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &status) != cudaSuccess) {
+    cudaGetLastError();
+    return true;  // unknown: do not synchronise
+  }
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// Index of the fastest of `n` candidate algorithms for this matmul, timed on the real operands (a few
+// runs each, after one warm-up run); -1 if none could be timed. C is written but not read (beta = 0), so
+// the caller's result is unaffected: the chosen algorithm runs again afterwards.
+int fastest_algorithm(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t la,
+                      cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc, const GemmArgs& a,
+                      const cublasLtMatmulHeuristicResult_t* results, int n, void* workspace, size_t workspace_bytes,
+                      cudaStream_t stream) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) {
+    cudaGetLastError();
+    if (start) cudaEventDestroy(start);
+    return -1;
+  }
+  constexpr int kRuns = 5;
+  const float alpha = a.alpha, beta = 0.0f;
+  int best = -1;
+  float best_ms = 0;
+  for (int i = 0; i < n; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > workspace_bytes) continue;
+    auto launch = [&] {
+      return cublasLtMatmul(lt, desc, &alpha, a.b, la, a.a, lb, &beta, a.c, lc, a.c, lc, &results[i].algo, workspace,
+                            workspace_bytes, stream);
+    };
+    if (launch() != CUBLAS_STATUS_SUCCESS) continue;
+    bool ok = cudaEventRecord(start, stream) == cudaSuccess;
+    for (int r = 0; ok && r < kRuns; ++r) ok = launch() == CUBLAS_STATUS_SUCCESS;
+    ok = ok && cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess;
+    float ms = 0;
+    ok = ok && cudaEventElapsedTime(&ms, start, stop) == cudaSuccess;
+    if (!ok) {
+      cudaGetLastError();
+      continue;
+    }
+    if (best < 0 || ms < best_ms) best = i, best_ms = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best;
+}
+
+}  // namespace
 
 #define BLR_LT_TRY(call)                                                                                   \
   do {                                                                                                     \
@@ -193,22 +249,31 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
     if (st == CUBLAS_STATUS_SUCCESS)
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &uc, sizeof uc);
     // Ask for the fused epilogue first; if no algorithm supports it for this dtype/layout, run the plain
-    // matmul and let our bias/activation pass do the rest.
-    cublasLtMatmulHeuristicResult_t result{};
+    // matmul and let our bias/activation pass do the rest. With autotuning, several candidates are timed.
+    constexpr int kCandidates = 8;
+    const bool tune = impl_->autotune && !capturing(stream);
+    cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
     int found = 0;
     for (cublasLtEpilogue_t e : {epi, CUBLASLT_EPILOGUE_DEFAULT}) {
       if (st != CUBLAS_STATUS_SUCCESS || found > 0) break;
       const uint32_t e32 = static_cast<uint32_t>(e);
       st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &e32, sizeof e32);
       if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result, &found);
+        st = cublasLtMatmulAlgoGetHeuristic(lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, tune ? kCandidates : 1,
+                                            results, &found);
       if (st == CUBLAS_STATUS_NOT_SUPPORTED && e != CUBLASLT_EPILOGUE_DEFAULT) st = CUBLAS_STATUS_SUCCESS;
       p->epi = e;
     }
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS) return "cublasLt heuristic failed: " + status_text(st) + " for " + shape;
     if (found == 0) return "cublasLt found no algorithm for " + shape;
-    p->algo = result.algo;
+    int pick = 0;
+    if (tune && found > 1) {
+      const int best = fastest_algorithm(lt, p->desc, p->la, p->lb, p->lc, a, results, found, workspace,
+                                         workspace_bytes, stream);
+      if (best >= 0) pick = best;
+    }
+    p->algo = results[pick].algo;
     plan = p.get();
     impl_->plans.emplace(key, std::move(p));
   }
