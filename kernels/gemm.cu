@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/common.cuh"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 
 namespace blr::kern {
@@ -287,7 +288,12 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
                             &plan->algo, workspace, workspace_bytes, stream));
   const void* pass_bias = a.bias && !lt_bias ? a.bias : nullptr;
   const Act pass_act = lt_act ? Act::None : a.act;
-  if (pass_bias || pass_act != Act::None) {
+  if (!pass_bias && pass_act != Act::None && a.batch <= 1) {
+    // The usual case (GELU-erf after cuBLASLt's bias epilogue, e.g. a ViT fc1): the vectorised in-place
+    // activation pass of kernels/elementwise (16-byte accesses) instead of one element per thread.
+    const cudaError_t e = activation(a.c, a.ldc, a.c, a.ldc, a.m, a.n, pass_act, a.dt, stream);
+    if (e != cudaSuccess) return std::string("activation after ") + shape + ": " + cudaGetErrorString(e);
+  } else if (pass_bias || pass_act != Act::None) {
     const cudaError_t e = launch_bias_act(a.dt, a.c, a.m, a.n, a.ldc, a.batch, a.c_batch, pass_bias, a.bias_batch,
                                           pass_act, false, stream);
     if (e != cudaSuccess) return std::string("bias_act_rows after ") + shape + ": " + cudaGetErrorString(e);
