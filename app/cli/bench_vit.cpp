@@ -13,6 +13,7 @@
 #include "app/cli/args.h"
 #include "app/cli/bench_breakdown.h"
 #include "app/cli/bench_util.h"
+#include "engine/backend/cuda/cuda_attention.h"
 #include "engine/backend/cuda/cuda_gemm_tuning.h"
 #include "engine/backend/cuda/cuda_ops.h"
 #include "engine/core/device.h"
@@ -156,6 +157,7 @@ static int run_bench_vit(const std::vector<std::string>& argv) {
                {"images_per_s", 1000.0 * batch / g.median_ms},
                {"finite", finite},
                {"gemm_autotune", autotune},
+               {"attention_kernel", last_attention_path(ops)},
                {"memory",
                 {{"weights_bytes", mem.of(MemCategory::Weights)},
                  {"activations_peak_bytes", mem.peak_of(MemCategory::Activations)},
@@ -175,6 +177,8 @@ static int run_bench_vit(const std::vector<std::string>& argv) {
                     format_bytes(mem.peak_of(MemCategory::Workspace)).c_str(), format_bytes(mem.high_water).c_str());
         std::fflush(stdout);
         if (breakdown) {
+          std::printf("  attention kernel: %s%s\n", last_attention_path(ops).c_str(),
+                      autotune ? "; cuBLASLt algorithms autotuned" : "");
           VitBuffers b = clf.buffers();  // views of the classifier's activations
           row["breakdown"] = print_breakdown(ops, ops.stream(), [&](Ops& o) { vit_forward(o, model, b); }, g.median_ms);
         }
