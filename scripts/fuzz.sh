@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz) with clang++ under AddressSanitizer + UBSan and runs each for
 # a bounded time, seeded from the test files: the data.pkl of every PyTorch fixture for fuzz_pickle, every
-# .safetensors under tests/data for fuzz_safetensors. Exits non-zero on any crash, leak, timeout or
+# .safetensors under tests/data for fuzz_safetensors, the .pt fixtures themselves for fuzz_torch_checkpoint
+# (built when libzip is found). Exits non-zero on any crash, leak, timeout or
 # out-of-memory; the input that caused it is left in build/fuzz/artifacts/ and its path printed (copy it to
 # tests/fuzz/regressions/<target>/ once fixed: those inputs are always part of the seeds).
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]      (default 60; or BLR_FUZZ_SECONDS)
@@ -17,16 +18,20 @@ launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 fi
-# A build of its own: only the two fuzz targets and the few host sources they use are compiled.
+# A build of its own: only the fuzz targets and the few host sources they use are compiled.
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$clangxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DBLR_BUILD_FUZZERS=ON -DBLR_BUILD_STUDIO=OFF "${launcher[@]}" >/dev/null
-cmake --build "$build" -j "${BLR_JOBS:-$(nproc)}" --target fuzz_pickle fuzz_safetensors
+targets=(fuzz_pickle fuzz_safetensors)
+if grep -q '^build tests/fuzz/fuzz_torch_checkpoint:' "$build/build.ninja"; then targets+=(fuzz_torch_checkpoint); fi
+cmake --build "$build" -j "${BLR_JOBS:-$(nproc)}" --target "${targets[@]}"
 
 # Seed corpora (copies: libFuzzer adds the new inputs it finds to the corpus folder).
 corpus="$build/corpus"
 rm -rf "$corpus" "$build/artifacts"
-mkdir -p "$corpus/pickle" "$corpus/safetensors" "$build/artifacts"
-python3 - "$corpus/pickle" tests/data/torch <<'EOF'
+mkdir -p "$corpus/pickle" "$corpus/safetensors" "$corpus/torch_checkpoint" "$build/artifacts"
+if ! command -v python3 >/dev/null; then  # no zip extraction: whole files still make useful seeds
+  find tests/data/torch -name '*.pt' -size -64k -exec cp --backup=numbered {} "$corpus/pickle/" \;
+else python3 - "$corpus/pickle" tests/data/torch <<'EOF'
 import glob, hashlib, os, sys, zipfile
 out, root = sys.argv[1], sys.argv[2]
 for path in sorted(glob.glob(os.path.join(root, "*", "*.pt"))):
@@ -39,12 +44,15 @@ for path in sorted(glob.glob(os.path.join(root, "*", "*.pt"))):
         with open(os.path.join(out, hashlib.sha1(b).hexdigest()), "wb") as f:
             f.write(b)
 EOF
+fi
 find tests/data -name '*.safetensors' -size -1024k -exec cp {} "$corpus/safetensors/" \;
+find tests/data/torch -name '*.pt' -size -64k -exec cp --backup=numbered {} "$corpus/torch_checkpoint/" \;
 # Inputs that once crashed a fuzzer stay in the seeds, so a regression fails at once.
-for t in pickle safetensors; do
+for t in pickle safetensors torch_checkpoint; do
   if [ -d "tests/fuzz/regressions/$t" ]; then cp tests/fuzz/regressions/$t/* "$corpus/$t/"; fi
 done
-echo "fuzz: seeds: $(ls "$corpus/pickle" | wc -l) pickles, $(ls "$corpus/safetensors" | wc -l) safetensors files"
+echo "fuzz: seeds: $(ls "$corpus/pickle" | wc -l) pickles, $(ls "$corpus/safetensors" | wc -l) safetensors files," \
+     "$(ls "$corpus/torch_checkpoint" | wc -l) PyTorch files"
 
 status=0
 run() {
@@ -65,4 +73,5 @@ run() {
 }
 run fuzz_pickle -dict=tests/fuzz/pickle.dict
 run fuzz_safetensors
+if [[ " ${targets[*]} " == *" fuzz_torch_checkpoint "* ]]; then run fuzz_torch_checkpoint -dict=tests/fuzz/pickle.dict; fi
 exit $status

@@ -418,9 +418,16 @@ def make_bad(fx):
     fx.bad("bomb_storage.pt", ["data/0", "more than deflate can produce"])
 
     # Not a loadable state dict at all.
-    torch.save({"w": torch.ones(2)}, fx.path("legacy.pt"), _use_new_zipfile_serialization=False)
+    try:
+        torch.save({"w": torch.ones(2)}, fx.path("legacy.pt"), _use_new_zipfile_serialization=False)
+    except (TypeError, RuntimeError):  # a torch without the legacy writer: its header is what matters
+        magic = 0x1950a86a20f9469cfc6c
+        fx.bad("legacy.pt", [], data=pickle.dumps(magic, protocol=2) + pickle.dumps(1001, protocol=2))
+        fx.manifest.pop()
     fx.bad("legacy.pt", ["legacy PyTorch checkpoint", "torch.save(torch.load("])
     fx.bad("bare_pickle.pt", ["bare Python pickle"], data=pickle.dumps({"a": 1}, protocol=2))
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), fx.path("whole_model.pt"))  # torch.save(model)
+    fx.bad("whole_model.pt", ["'torch.nn.modules.container.Sequential' is not allowed", "model.state_dict()"])
     torch.save([1, 2, "three"], fx.path("no_tensors.pt"))
     fx.bad("no_tensors.pt", ["no tensors found"])
     fx.bad("nested.pt", ["no entry 'missing'", "'ema' (dict)"], key="missing")

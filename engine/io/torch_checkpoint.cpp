@@ -5,6 +5,8 @@
 // strides and storage offset (and swaps bytes for archives saved on big-endian machines).
 #include "engine/io/torch_checkpoint.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -93,8 +95,9 @@ class TorchCheckpointReader final : public CheckpointReader {
   std::string entry_name(const TorchStorageRef& s) const { return folder_ + "/data/" + s.key; }
 
   // Every tensor's storage must exist in the zip and hold what the pickle says it holds; checked at open
-  // so a broken file fails at once, not halfway through loading a model.
-  void check_storages() const {
+  // so a broken file fails at once, not halfway through loading a model. Also notes how many bytes of each
+  // storage the chosen tensors reach, so no more than that is ever decompressed.
+  void check_storages() {
     for (const auto& name : names_) {
       const TorchTensorRef& t = graph_.tensors[index_.at(name)];
       const TorchStorageRef& s = graph_.storages[t.storage];
@@ -109,6 +112,8 @@ class TorchCheckpointReader final : public CheckpointReader {
         throw InputError(cat(path_, ": tensor '", name, "' (", dt, " ", shape_str(t.shape), " at storage offset ",
                              t.offset, ") needs ", need, " bytes of storage '", s.key, "' but the zip entry holds ",
                              e->size, "; the storage is shorter than the tensor"));
+      uint64_t& reach = reach_[s.key];
+      reach = std::max(reach, need);
     }
   }
 
@@ -125,8 +130,9 @@ class TorchCheckpointReader final : public CheckpointReader {
         return b;
       }
     }
-    // Read the whole entry: another tensor may reach further than this one.
-    ZipBytes b = zip_->read(*e, e->size);
+    // As far as any chosen tensor of this storage reaches (the whole entry is a view when stored).
+    auto reach = reach_.find(s.key);
+    ZipBytes b = zip_->read(*e, reach == reach_.end() ? 0 : reach->second);
     cache_[s.key] = {b, b.holder};
     cache_[s.key].bytes.holder.reset();
     return b;
@@ -145,6 +151,7 @@ class TorchCheckpointReader final : public CheckpointReader {
   std::map<std::string, uint32_t> index_;
   std::vector<std::string> names_;
   std::map<std::string, std::string> metadata_;
+  std::map<std::string, uint64_t> reach_;  // storage key -> bytes the chosen tensors reach
   mutable std::mutex cache_mu_;
   mutable std::map<std::string, Cached> cache_;
 };

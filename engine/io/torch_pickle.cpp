@@ -282,6 +282,8 @@ class Unpickler {
         const char* hint = "";
         if (module == "torch" && name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0)
           hint = " (a storage type this reader has no dtype for)";
+        else if (!name.empty() && name[0] >= 'A' && name[0] <= 'Z')
+          hint = " (a class: if the file is a whole pickled model, save model.state_dict() with torch.save instead)";
         fail(cat(op, " ", quoted(full), " is not allowed", hint, ": this reader only builds tensors and containers (",
                  kAllowedGlobals, ")"));
       }
@@ -596,6 +598,11 @@ class Unpickler {
   std::unordered_map<uint32_t, uint32_t> memo_;
 };
 
+// Scalars become metadata strings: kept short (cut at a UTF-8 character boundary) and few, since one
+// long string can be referenced from any number of keys.
+constexpr size_t kMaxScalarText = 256;
+constexpr size_t kMaxScalars = 256;
+
 std::string scalar_text(const PyObject& o) {
   switch (o.kind) {
     case PyKind::None: return "None";
@@ -606,13 +613,24 @@ std::string scalar_text(const PyObject& o) {
       std::snprintf(buf, sizeof buf, "%.17g", o.f);
       return buf;
     }
-    case PyKind::Str: return o.s;
+    case PyKind::Str: {
+      if (o.s.size() <= kMaxScalarText) return o.s;
+      size_t cut = kMaxScalarText;
+      while (cut > 0 && (static_cast<unsigned char>(o.s[cut]) & 0xc0) == 0x80) --cut;
+      return o.s.substr(0, cut) + "...";
+    }
     default: return "";
   }
 }
 
 bool is_scalar(PyKind k) {
   return k == PyKind::None || k == PyKind::Bool || k == PyKind::Int || k == PyKind::Float || k == PyKind::Str;
+}
+
+void add_scalar(const std::string& name, const PyObject& v, TorchStateDict* out) {
+  if (name.size() > kMaxScalarText) return;
+  if (out->scalars.size() >= kMaxScalars && !out->scalars.count(name)) return;
+  out->scalars[name] = scalar_text(v);
 }
 
 // Flattens containers into dotted tensor names. Depth and total work are bounded because a hostile
@@ -622,8 +640,12 @@ class Flattener {
   Flattener(const PickleGraph& g, const std::string& label) : g_(g), label_(label) {}
 
   void walk(uint32_t id, const std::string& prefix, int depth, TorchStateDict* out) {
-    if (++visits_ > kMaxVisits)
-      throw InputError(cat(label_, ": the object graph is too large to search for tensors (over ", kMaxVisits, " nodes)"));
+    name_bytes_ += prefix.size();
+    if (++visits_ > kMaxVisits || name_bytes_ > kMaxNameBytesTotal)
+      throw InputError(cat(label_, ": the object graph is too large to search for tensors (over ", kMaxVisits,
+                           " nodes or ", kMaxNameBytesTotal, " bytes of names)"));
+    if (prefix.size() > kMaxNameBytes)
+      throw InputError(cat(label_, ": a tensor name would be longer than ", kMaxNameBytes, " bytes"));
     const PyObject& o = g_.objects[id];
     if (o.kind == PyKind::Tensor) {
       add(prefix, static_cast<uint32_t>(o.i), out);
@@ -639,7 +661,7 @@ class Flattener {
         if (k.kind == PyKind::Str) name = k.s;
         else if (k.kind == PyKind::Int) name = std::to_string(k.i);
         else continue;  // tuple or None keys never name weights
-        if (depth == 0 && is_scalar(v.kind)) out->scalars[name] = scalar_text(v);
+        if (depth == 0 && is_scalar(v.kind)) add_scalar(name, v, out);
         walk(o.items[i + 1], dot + name, depth + 1, out);
       }
     } else if (o.kind == PyKind::List || o.kind == PyKind::Tuple) {
@@ -657,11 +679,15 @@ class Flattener {
     index_.emplace(name, out->tensors.size());
     out->tensors.emplace_back(name, tensor);
   }
+  // Work is bounded by node visits and by the bytes of names built, since shared sub-objects and long keys
+  // can make a small pickle expand enormously.
   static constexpr int kMaxDepth = 32;
-  static constexpr size_t kMaxVisits = size_t(1) << 22;
+  static constexpr size_t kMaxVisits = size_t(1) << 20;
+  static constexpr size_t kMaxNameBytes = 4096;
+  static constexpr size_t kMaxNameBytesTotal = size_t(16) << 20;
   const PickleGraph& g_;
   const std::string& label_;
-  size_t visits_ = 0;
+  size_t visits_ = 0, name_bytes_ = 0;
   std::map<std::string, size_t> index_;
 };
 
@@ -697,7 +723,7 @@ void add_top_level_scalars(const PickleGraph& g, const PyObject& root, TorchStat
   for (size_t i = 0; i + 1 < root.items.size(); i += 2) {
     const PyObject& k = g.objects[root.items[i]];
     const PyObject& v = g.objects[root.items[i + 1]];
-    if (k.kind == PyKind::Str && is_scalar(v.kind)) out->scalars[k.s] = scalar_text(v);
+    if (k.kind == PyKind::Str && is_scalar(v.kind)) add_scalar(k.s, v, out);
   }
 }
 

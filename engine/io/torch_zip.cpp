@@ -182,6 +182,7 @@ std::shared_ptr<ZipReader> ZipReader::open(const std::string& path) {
     e.size = zs.size;
     e.comp_size = zs.comp_size;
     e.method = (zs.valid & ZIP_STAT_ENCRYPTION_METHOD) && zs.encryption_method != ZIP_EM_NONE ? 0xffff : zs.comp_method;
+    r->by_name_.emplace(e.name, r->entries_.size());
     r->entries_.push_back(std::move(e));
   }
   return r;
@@ -193,9 +194,8 @@ ZipReader::~ZipReader() {
 }
 
 const ZipEntry* ZipReader::find(const std::string& name) const {
-  for (const auto& e : entries_)
-    if (e.name == name) return &e;
-  return nullptr;
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &entries_[it->second];
 }
 
 ZipBytes ZipReader::read(const ZipEntry& e, uint64_t want) const {

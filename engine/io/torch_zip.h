@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace blr {
@@ -55,6 +56,7 @@ class ZipReader {
   struct Impl;
   std::string path_;
   std::vector<ZipEntry> entries_;
+  std::unordered_map<std::string, size_t> by_name_;  // first entry of each name
   std::unique_ptr<Impl> impl_;
 };
 

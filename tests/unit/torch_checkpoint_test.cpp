@@ -366,6 +366,9 @@ TEST(TorchPickle, RefusesDisallowedGlobalsWhereverTheyAppear) {
     EXPECT_TRUE(has(m, "offset 3")) << m;
     EXPECT_TRUE(has(m, "not allowed")) << m;
   }
+  const std::string model = refusal(kProto + "c__main__\nDiT\n)\x81.");
+  EXPECT_TRUE(has(model, "GLOBAL '__main__.DiT' is not allowed")) << model;
+  EXPECT_TRUE(has(model, "model.state_dict()")) << model;
   // PROTO (0-1), SHORT_BINUNICODE 'builtins' (2-11), SHORT_BINUNICODE 'exec' (12-17), STACK_GLOBAL at 18.
   const std::string m = refusal(kProto + "\x8c\x08" "builtins" "\x8c\x04" "exec" "\x93.");
   EXPECT_TRUE(has(m, "STACK_GLOBAL 'builtins.exec'")) << m;
@@ -450,6 +453,29 @@ TEST(TorchPickle, LimitsBoundHostileInputs) {
   } catch (const InputError& e) {
     EXPECT_TRUE(has(e.what(), "too large")) << e.what();
   }
+}
+
+TEST(TorchPickle, NamesAndScalarsAreBounded) {
+  // Nested dicts under 1000-byte keys: the flattened name would pass 4096 bytes.
+  const std::string key(1000, 'k');
+  std::string p = kProto;
+  for (int i = 0; i < 6; ++i) p += "}" + str(key);
+  p += tensor_call(storage_pid("FloatStorage", "0", 7));
+  for (int i = 0; i < 6; ++i) p += "s";
+  p += ".";
+  try {
+    select_state_dict(unpickle(p), "", "t");
+    FAIL() << "a 6000-byte tensor name was accepted";
+  } catch (const InputError& e) {
+    EXPECT_TRUE(has(e.what(), "longer than 4096 bytes")) << e.what();
+  }
+  // A long scalar is cut at a character boundary (here inside a 2-byte 'é') and marked.
+  const std::string text = std::string(255, 'a') + "\xc3\xa9" + std::string(100, 'b');
+  const std::string q = kProto + "}(" + str("w") + tensor_call(storage_pid("FloatStorage", "0", 7)) + str("note") +
+                        str(text) + "u.";
+  const TorchStateDict sd = select_state_dict(unpickle(q), "", "t");
+  ASSERT_EQ(sd.scalars.count("note"), 1u);
+  EXPECT_EQ(sd.scalars.at("note"), std::string(255, 'a') + "...");
 }
 
 TEST(TorchPickle, GeometryChecks) {
