@@ -29,6 +29,13 @@
 // - exp is exp2 of a pre-scaled argument (scale·log2 e folded into one FMA) on the fast ex2.approx unit.
 // - Ragged tiles: query rows ≥ N load zeros and are not stored; key columns ≥ N are set to −inf before the
 //   softmax (only in the last key tile) and their V rows load as zeros.
+// - Small problems (split-key variant): with few query tiles per head (ViT-B/16 at batch 1: 197 tokens ×
+//   12 heads is 48 CTAs of 64 rows for 132 SMs) every warp still walks all key tiles one after another,
+//   so the latency is that walk. The split-key kernel gives a CTA one m-tile of 16 query rows and lets
+//   its four warps take the key tiles round robin (warp w: tiles w, w+4, ...), each into its own
+//   shared-memory buffer with its own running max, sum and output; at the end the warps' partial results
+//   are merged through shared memory (rescaled by exp2 of their max relative to the overall max). Four
+//   times the CTAs, a quarter of the serial key walk. Chosen by the engine (flash_split_keys_pays).
 //
 // The engine (engine/backend/cuda/cuda_attention.cpp) uses this kernel for bf16/f16 with D a multiple of
 // 8 up to 128, and otherwise (fp32, D = 512 in the VAE, odd D) a cuBLAS path: S = Q·Kᵀ in fp32 chunks,
@@ -138,6 +145,19 @@ template <typename T, int kChunks>
 __device__ __forceinline__ void load_tile(T* dst, int stride, const T* src, int64_t ts, int row0, int rows,
                                           int tokens, int head_dim) {
   for (int i = threadIdx.x; i < rows * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = i % kChunks;
+    const int n = row0 + r;
+    const bool valid = n < tokens && c * 8 < head_dim;
+    const T* g = valid ? src + static_cast<int64_t>(n) * ts + c * 8 : src;
+    cp_async_16(smem_u32(dst + r * stride + c * 8), g, valid);
+  }
+}
+
+// load_tile by the 32 lanes of one warp (the split-key kernel's per-warp buffers).
+template <typename T, int kChunks>
+__device__ __forceinline__ void load_tile_warp(T* dst, int stride, const T* src, int64_t ts, int row0, int rows,
+                                               int tokens, int head_dim, int lane) {
+  for (int i = lane; i < rows * kChunks; i += 32) {
     const int r = i / kChunks, c = i % kChunks;
     const int n = row0 + r;
     const bool valid = n < tokens && c * 8 < head_dim;
@@ -370,6 +390,250 @@ cudaError_t launch_flash(const FlashParams& p, int batch, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+// ---- split-key variant (small problems; see the file comment) ----
+
+template <int DQK, int DV>
+constexpr size_t split_smem_bytes() {
+  return static_cast<size_t>(16 * smem_stride(DQK) + kWarps * kBlockKeys * smem_stride(DQK) +
+                             kWarps * kBlockKeys * smem_stride(DV)) *
+         2;
+}
+
+template <typename T, int DQK, int DV>
+__global__ void __launch_bounds__(kThreads) flash_attention_split_kernel(const FlashParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();
+#else
+  constexpr int QS = smem_stride(DQK);
+  constexpr int VS = smem_stride(DV);
+  constexpr int kKSteps = DQK / 16;
+  constexpr int kKeyTiles = kBlockKeys / 8;
+  constexpr int kDTiles = DV / 8;
+  constexpr int kPartial = 4 + 4 * kDTiles;  // floats per thread in the merge: max[2], sum[2], o[kDTiles][4]
+  static_assert(DQK % 16 == 0 && DV % 8 == 0 && DV <= DQK + 8, "bad head-dim tiling");
+  static_assert(kWarps * 32 * kPartial * 4 <= kWarps * kBlockKeys * QS * 2, "merge buffer must fit the K buffers");
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* sQ = reinterpret_cast<T*>(smem_raw);  // 16 query rows
+  T* sK = sQ + 16 * QS;                    // one buffer of kBlockKeys rows per warp
+  T* sV = sK + kWarps * kBlockKeys * QS;   // likewise
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int q0 = blockIdx.x * 16;
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int N = p.tokens, D = p.head_dim;
+  const T* qbase = static_cast<const T*>(p.qkv) + b * p.qkv_bs + static_cast<int64_t>(h) * D;
+  const T* kbase = qbase + static_cast<int64_t>(p.heads) * D;
+  const T* vbase = kbase + static_cast<int64_t>(p.heads) * D;
+  const int num_key_tiles = (N + kBlockKeys - 1) / kBlockKeys;
+  T* k_tile = sK + warp * kBlockKeys * QS;
+  T* v_tile = sV + warp * kBlockKeys * VS;
+
+  // Q by the whole CTA, and each warp's first key tile, in one group.
+  load_tile<T, DQK / 8>(sQ, QS, qbase, p.qkv_ts, q0, 16, N, D);
+  if (warp < num_key_tiles) {
+    load_tile_warp<T, DQK / 8>(k_tile, QS, kbase, p.qkv_ts, warp * kBlockKeys, kBlockKeys, N, D, lane);
+    load_tile_warp<T, DV / 8>(v_tile, VS, vbase, p.qkv_ts, warp * kBlockKeys, kBlockKeys, N, D, lane);
+  }
+  cp_async_commit();
+  cp_async_wait_all();
+  __syncthreads();
+
+  uint32_t qf[kKSteps][4];
+#pragma unroll
+  for (int ks = 0; ks < kKSteps; ++ks) {
+    const int row = (lane & 7) + ((lane >> 3) & 1) * 8;
+    const int col = ks * 16 + (lane >> 4) * 8;
+    ldsm_x4(qf[ks], smem_u32(sQ + row * QS + col));
+  }
+
+  float o[kDTiles][4];
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int dt = 0; dt < kDTiles; ++dt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[dt][e] = 0.0f;
+
+  for (int kt = warp; kt < num_key_tiles; kt += kWarps) {
+    if (kt != warp) {  // a later tile of this warp (long sequences): single-buffered reload
+      __syncwarp();    // every lane is done reading the previous tile
+      load_tile_warp<T, DQK / 8>(k_tile, QS, kbase, p.qkv_ts, kt * kBlockKeys, kBlockKeys, N, D, lane);
+      load_tile_warp<T, DV / 8>(v_tile, VS, vbase, p.qkv_ts, kt * kBlockKeys, kBlockKeys, N, D, lane);
+      cp_async_commit();
+      cp_async_wait_all();  // this lane's copies have landed ...
+      __syncwarp();         // ... and every lane's are visible to the warp
+    }
+
+    // ---- S = Q·Kᵀ for the 16 rows and the tile's 64 keys ----
+    float sc[kKeyTiles][4];
+#pragma unroll
+    for (int nt = 0; nt < kKeyTiles; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) sc[nt][e] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {
+#pragma unroll
+      for (int np = 0; np < kKeyTiles / 2; ++np) {
+        uint32_t kf[4];
+        const int key = np * 16 + (lane & 7) + (lane >> 4) * 8;
+        const int col = ks * 16 + ((lane >> 3) & 1) * 8;
+        ldsm_x4(kf, smem_u32(k_tile + key * QS + col));
+        Mma<T>::run(sc[2 * np], qf[ks], kf[0], kf[1]);
+        Mma<T>::run(sc[2 * np + 1], qf[ks], kf[2], kf[3]);
+      }
+    }
+    if ((kt + 1) * kBlockKeys > N) {  // the ragged last tile: keys past the sequence get no weight
+#pragma unroll
+      for (int nt = 0; nt < kKeyTiles; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int key = kt * kBlockKeys + nt * 8 + 2 * (lane & 3) + e;
+          if (key >= N) sc[nt][e] = sc[nt][2 + e] = -INFINITY;
+        }
+    }
+
+    // ---- online softmax (as the row-tiled kernel) ----
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < kKeyTiles; ++nt) mx = fmaxf(mx, fmaxf(sc[nt][2 * r], sc[nt][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(row_max[r], mx * p.scale_log2);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+      const float alpha = fast_exp2(row_max[r] - m_use);
+      row_max[r] = m_new;
+      float tile_sum = 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < kKeyTiles; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float pv = fast_exp2(fmaf(sc[nt][2 * r + e], p.scale_log2, -m_use));
+          sc[nt][2 * r + e] = pv;
+          tile_sum += pv;
+        }
+      row_sum[r] = row_sum[r] * alpha + tile_sum;
+#pragma unroll
+      for (int dt = 0; dt < kDTiles; ++dt) {
+        o[dt][2 * r] *= alpha;
+        o[dt][2 * r + 1] *= alpha;
+      }
+    }
+
+    // ---- O += P·V ----
+#pragma unroll
+    for (int j = 0; j < kBlockKeys / 16; ++j) {
+      uint32_t pa[4];
+      pa[0] = Mma<T>::pack(sc[2 * j][0], sc[2 * j][1]);
+      pa[1] = Mma<T>::pack(sc[2 * j][2], sc[2 * j][3]);
+      pa[2] = Mma<T>::pack(sc[2 * j + 1][0], sc[2 * j + 1][1]);
+      pa[3] = Mma<T>::pack(sc[2 * j + 1][2], sc[2 * j + 1][3]);
+      const int key = j * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+#pragma unroll
+      for (int dp = 0; dp < kDTiles / 2; ++dp) {
+        uint32_t vf[4];
+        const int col = dp * 16 + (lane >> 4) * 8;
+        ldsm_x4_trans(vf, smem_u32(v_tile + key * VS + col));
+        Mma<T>::run(o[2 * dp], pa, vf[0], vf[1]);
+        Mma<T>::run(o[2 * dp + 1], pa, vf[2], vf[3]);
+      }
+      if constexpr (kDTiles % 2 == 1) {
+        uint32_t v0, v1;
+        ldsm_x2_trans(v0, v1, smem_u32(v_tile + key * VS + (kDTiles - 1) * 8));
+        Mma<T>::run(o[kDTiles - 1], pa, v0, v1);
+      }
+    }
+  }
+
+  // ---- merge the warps' partial results ----
+  // A thread's sum covers its quad's columns only: complete it within the quad first. (The max is already
+  // the quad's.) A warp without key tiles has max −inf, sum 0, o 0 and adds nothing.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
+  }
+  __syncthreads();  // every warp is done with its K/V buffer: they now hold the partial results
+  float* partial = reinterpret_cast<float*>(sK);
+  {
+    float* mine = partial + (warp * 32 + lane) * kPartial;
+    mine[0] = row_max[0];
+    mine[1] = row_max[1];
+    mine[2] = row_sum[0];
+    mine[3] = row_sum[1];
+#pragma unroll
+    for (int dt = 0; dt < kDTiles; ++dt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) mine[4 + dt * 4 + e] = o[dt][e];
+  }
+  __syncthreads();
+  if (warp != 0) return;  // warp 0 merges and stores (same fragment layout in every warp)
+
+  float m_all[2], l_all[2] = {0.0f, 0.0f}, acc[kDTiles][4];
+#pragma unroll
+  for (int dt = 0; dt < kDTiles; ++dt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[dt][e] = 0.0f;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    m_all[r] = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) m_all[r] = fmaxf(m_all[r], partial[(w * 32 + lane) * kPartial + r]);
+  }
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    const float* pw = partial + (w * 32 + lane) * kPartial;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float f = pw[r] == -INFINITY ? 0.0f : fast_exp2(pw[r] - m_all[r]);
+      l_all[r] += f * pw[2 + r];
+#pragma unroll
+      for (int dt = 0; dt < kDTiles; ++dt) {
+        acc[dt][2 * r] += f * pw[4 + dt * 4 + 2 * r];
+        acc[dt][2 * r + 1] += f * pw[4 + dt * 4 + 2 * r + 1];
+      }
+    }
+  }
+  T* obase = static_cast<T*>(p.out) + b * p.out_bs + static_cast<int64_t>(h) * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float inv = l_all[r] > 0.0f ? 1.0f / l_all[r] : 0.0f;
+    const int row = q0 + (lane >> 2) + 8 * r;
+    if (row < N) {
+      T* dst = obase + static_cast<int64_t>(row) * p.out_ts;
+#pragma unroll
+      for (int dt = 0; dt < kDTiles; ++dt) {
+        const int col = dt * 8 + 2 * (lane & 3);
+        if (col < D)
+          *reinterpret_cast<uint32_t*>(dst + col) = Mma<T>::pack(acc[dt][2 * r] * inv, acc[dt][2 * r + 1] * inv);
+      }
+    }
+  }
+#endif
+}
+
+template <typename T, int DQK, int DV>
+cudaError_t launch_flash_split(const FlashParams& p, int batch, cudaStream_t stream) {
+  constexpr size_t smem = split_smem_bytes<DQK, DV>();
+  auto kernel = flash_attention_split_kernel<T, DQK, DV>;
+  if (smem > 48 * 1024) {  // opt in once per device, as launch_flash does
+    static std::atomic<uint64_t> opted_in{0};
+    int device = 0;
+    cudaError_t err = cudaGetDevice(&device);
+    if (err != cudaSuccess) return err;
+    const uint64_t bit = 1ull << (device & 63);
+    if (!(opted_in.load() & bit)) {
+      err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+      if (err != cudaSuccess) return err;
+      opted_in.fetch_or(bit);
+    }
+  }
+  const dim3 grid(ceil_div(p.tokens, 16), static_cast<unsigned>(p.heads), static_cast<unsigned>(batch));
+  kernel<<<grid, kThreads, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
 // The compiled (DQK, DV, MT) variants, smallest first. A head dim D uses the first with
 // DQK ≥ round_up(D, 16) and DV ≥ D; extra V columns are zero-filled and not stored.
 struct Variant {
@@ -398,16 +662,18 @@ int sm_count() {
   return sms > 0 ? sms : 1;
 }
 
-// Index into kVariants for this problem, or -1.
-int pick_variant(const AttentionShape& s) {
+// Index into kVariants of the MT = 1 variant for this head dim, or -1.
+int pick_base_variant(const AttentionShape& s) {
   const int d = s.head_dim;
   const int dqk = (d + 15) / 16 * 16;
-  int base = -1;
   for (int i = 0; i < static_cast<int>(sizeof(kVariants) / sizeof(kVariants[0])); ++i)
-    if (kVariants[i].mt == 1 && kVariants[i].dqk >= dqk && kVariants[i].dv >= d) {
-      base = i;
-      break;
-    }
+    if (kVariants[i].mt == 1 && kVariants[i].dqk >= dqk && kVariants[i].dv >= d) return i;
+  return -1;
+}
+
+// Index into kVariants for this problem, or -1.
+int pick_variant(const AttentionShape& s) {
+  const int base = pick_base_variant(s);
   if (base < 0) return -1;
   // Two query m-tiles per warp once there are enough 128-row CTAs to fill every SM twice (two CTAs of
   // this size fit per SM): then the K/V fragment reuse pays; below that, more and smaller CTAs win.
@@ -435,6 +701,38 @@ cudaError_t launch_variant(int index, const FlashParams& p, int batch, cudaStrea
     case 10: return launch_flash<T, 80, 72, 2>(p, batch, stream);
     default: return cudaErrorInvalidValue;
   }
+}
+
+// The split-key kernel for the MT = 1 variant `index` (same head-dim tiling).
+template <typename T>
+cudaError_t launch_split_variant(int index, const FlashParams& p, int batch, cudaStream_t stream) {
+  switch (index) {
+    case 0: return launch_flash_split<T, 16, 16>(p, batch, stream);
+    case 1: return launch_flash_split<T, 32, 32>(p, batch, stream);
+    case 2: return launch_flash_split<T, 48, 40>(p, batch, stream);
+    case 3: return launch_flash_split<T, 48, 48>(p, batch, stream);
+    case 4: return launch_flash_split<T, 64, 64>(p, batch, stream);
+    case 5: return launch_flash_split<T, 80, 72>(p, batch, stream);
+    case 6: return launch_flash_split<T, 80, 80>(p, batch, stream);
+    case 7: return launch_flash_split<T, 96, 96>(p, batch, stream);
+    case 8: return launch_flash_split<T, 128, 128>(p, batch, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+FlashParams make_params(const AttentionShape& s, const void* qkv, void* out, float scale) {
+  FlashParams p;
+  p.qkv = qkv;
+  p.out = out;
+  p.tokens = s.tokens;
+  p.heads = s.heads;
+  p.head_dim = s.head_dim;
+  p.qkv_bs = s.qkv_batch_stride;
+  p.qkv_ts = s.qkv_token_stride;
+  p.out_bs = s.out_batch_stride;
+  p.out_ts = s.out_token_stride;
+  p.scale_log2 = scale * 1.4426950408889634f;
+  return p;
 }
 
 // ---- row softmax for the GEMM path ----
@@ -496,20 +794,39 @@ const char* flash_attention_variant(DT dt, const AttentionShape& s) {
 cudaError_t flash_attention(DT dt, const AttentionShape& s, const void* qkv, void* out, float scale,
                             cudaStream_t stream) {
   if (!flash_attention_supported(dt, s, qkv, out, scale)) return cudaErrorInvalidValue;
-  FlashParams p;
-  p.qkv = qkv;
-  p.out = out;
-  p.tokens = s.tokens;
-  p.heads = s.heads;
-  p.head_dim = s.head_dim;
-  p.qkv_bs = s.qkv_batch_stride;
-  p.qkv_ts = s.qkv_token_stride;
-  p.out_bs = s.out_batch_stride;
-  p.out_ts = s.out_token_stride;
-  p.scale_log2 = scale * 1.4426950408889634f;
+  const FlashParams p = make_params(s, qkv, out, scale);
   const int index = pick_variant(s);
   return dt == DT::BF16 ? launch_variant<__nv_bfloat16>(index, p, s.batch, stream)
                         : launch_variant<__half>(index, p, s.batch, stream);
+}
+
+bool flash_split_keys_pays(const AttentionShape& s) {
+  const int64_t key_tiles = (static_cast<int64_t>(s.tokens) + kBlockKeys - 1) / kBlockKeys;
+  const int64_t row_tiled_ctas = (static_cast<int64_t>(s.tokens) + 63) / 64 * s.heads * s.batch;
+  return key_tiles >= 2 && row_tiled_ctas < static_cast<int64_t>(sm_count());
+}
+
+const char* flash_attention_split_variant(DT dt, const AttentionShape& s) {
+  static const char* const kNames[2][9] = {
+      {"flash-split<bf16,D16/16,rows16>", "flash-split<bf16,D32/32,rows16>", "flash-split<bf16,D48/40,rows16>",
+       "flash-split<bf16,D48/48,rows16>", "flash-split<bf16,D64/64,rows16>", "flash-split<bf16,D80/72,rows16>",
+       "flash-split<bf16,D80/80,rows16>", "flash-split<bf16,D96/96,rows16>", "flash-split<bf16,D128/128,rows16>"},
+      {"flash-split<f16,D16/16,rows16>", "flash-split<f16,D32/32,rows16>", "flash-split<f16,D48/40,rows16>",
+       "flash-split<f16,D48/48,rows16>", "flash-split<f16,D64/64,rows16>", "flash-split<f16,D80/72,rows16>",
+       "flash-split<f16,D80/80,rows16>", "flash-split<f16,D96/96,rows16>", "flash-split<f16,D128/128,rows16>"}};
+  if (dt != DT::BF16 && dt != DT::F16) return nullptr;
+  const int i = pick_base_variant(s);
+  if (i < 0 || i > 8) return nullptr;
+  return kNames[dt == DT::BF16 ? 0 : 1][i];
+}
+
+cudaError_t flash_attention_split_keys(DT dt, const AttentionShape& s, const void* qkv, void* out, float scale,
+                                       cudaStream_t stream) {
+  if (!flash_attention_supported(dt, s, qkv, out, scale)) return cudaErrorInvalidValue;
+  const FlashParams p = make_params(s, qkv, out, scale);
+  const int index = pick_base_variant(s);
+  return dt == DT::BF16 ? launch_split_variant<__nv_bfloat16>(index, p, s.batch, stream)
+                        : launch_split_variant<__half>(index, p, s.batch, stream);
 }
 
 cudaError_t softmax_rows_f32(const float* s, int64_t ld_s, DT dt, void* p, int64_t ld_p, int64_t rows,

@@ -33,6 +33,15 @@ bool flash_attention_supported(DT dt, const AttentionShape& s, const void* qkv, 
 cudaError_t flash_attention(DT dt, const AttentionShape& s, const void* qkv, void* out, float scale,
                             cudaStream_t stream);
 
+// The split-key variant for small problems (see attention.cu): one CTA per 16 query rows, its warps take
+// the key tiles round robin and merge their partial softmax results. Same cases as flash_attention();
+// the same result up to rounding order. flash_split_keys_pays() says whether it should be faster: the
+// row-tiled kernel would leave SMs idle and there are at least two key tiles to share.
+cudaError_t flash_attention_split_keys(DT dt, const AttentionShape& s, const void* qkv, void* out, float scale,
+                                       cudaStream_t stream);
+bool flash_split_keys_pays(const AttentionShape& s);
+const char* flash_attention_split_variant(DT dt, const AttentionShape& s);
+
 // Name of the kernel variant flash_attention() would launch ("flash<bf16,D80/72,rows128>"), for logs
 // and benchmarks; nullptr when unsupported.
 const char* flash_attention_variant(DT dt, const AttentionShape& s);

@@ -20,9 +20,13 @@ template <> __device__ __forceinline__ float from_f32<float>(float v) { return v
 template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// GELU-erf is written x·½·erfc(−x/√2), which equals x·½·(1 + erf(x/√2)) but has no cancellation for
+// negative x: there 1 + erf(·) loses all but a few bits (at x = −4, a 1-ulp difference in erff changed the
+// result by 1e-3 relative), while erfc of a positive argument keeps full relative precision. The CPU
+// reference (engine/backend/cpu/cpu_act.cpp) uses the same form.
 __device__ __forceinline__ float apply_act(Act act, float v) {
   switch (act) {
-    case Act::GeluErf: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case Act::GeluErf: return 0.5f * v * erfcf(v * -0.70710678118654752f);
     case Act::GeluTanh: return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
     case Act::Silu: return v / (1.0f + __expf(-v));
     default: return v;

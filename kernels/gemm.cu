@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/common.cuh"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 
 namespace blr::kern {
@@ -123,11 +124,67 @@ struct GemmPlanCache::Impl {
     }
   };
   std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans;
+  bool autotune = false;
 };
 
 GemmPlanCache::GemmPlanCache() : impl_(std::make_unique<Impl>()) {}
 GemmPlanCache::~GemmPlanCache() = default;
 size_t GemmPlanCache::plans() const { return impl_->plans.size(); }
+void GemmPlanCache::set_autotune(bool on) { impl_->autotune = on; }
+bool GemmPlanCache::autotune() const { return impl_->autotune; }
+
+namespace {
+
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &status) != cudaSuccess) {
+    cudaGetLastError();
+    return true;  // unknown: do not synchronise
+  }
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// Index of the fastest of `n` candidate algorithms for this matmul, timed on the real operands (a few
+// runs each, after one warm-up run); -1 if none could be timed. C is written but not read (beta = 0), so
+// the caller's result is unaffected: the chosen algorithm runs again afterwards.
+int fastest_algorithm(cublasLtHandle_t lt, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t la,
+                      cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc, const GemmArgs& a,
+                      const cublasLtMatmulHeuristicResult_t* results, int n, void* workspace, size_t workspace_bytes,
+                      cudaStream_t stream) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) {
+    cudaGetLastError();
+    if (start) cudaEventDestroy(start);
+    return -1;
+  }
+  constexpr int kRuns = 5;
+  const float alpha = a.alpha, beta = 0.0f;
+  int best = -1;
+  float best_ms = 0;
+  for (int i = 0; i < n; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > workspace_bytes) continue;
+    auto launch = [&] {
+      return cublasLtMatmul(lt, desc, &alpha, a.b, la, a.a, lb, &beta, a.c, lc, a.c, lc, &results[i].algo, workspace,
+                            workspace_bytes, stream);
+    };
+    if (launch() != CUBLAS_STATUS_SUCCESS) continue;
+    bool ok = cudaEventRecord(start, stream) == cudaSuccess;
+    for (int r = 0; ok && r < kRuns; ++r) ok = launch() == CUBLAS_STATUS_SUCCESS;
+    ok = ok && cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess;
+    float ms = 0;
+    ok = ok && cudaEventElapsedTime(&ms, start, stop) == cudaSuccess;
+    if (!ok) {
+      cudaGetLastError();
+      continue;
+    }
+    if (best < 0 || ms < best_ms) best = i, best_ms = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best;
+}
+
+}  // namespace
 
 #define BLR_LT_TRY(call)                                                                                   \
   do {                                                                                                     \
@@ -227,9 +284,11 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
     if (st == CUBLAS_STATUS_SUCCESS)
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &uc, sizeof uc);
     // Ask for the fused epilogue first; if no algorithm supports it for this dtype/layout, run the plain
-    // matmul and let our bias/activation pass do the rest.
+    // matmul and let our bias/activation pass do the rest. A forced algorithm index (sweeps) or autotuning
+    // (several candidates timed once, outside capture) asks for the whole heuristic list.
+    const bool tune = impl_->autotune && !capturing(stream) && a.algo_index == 0;
     cublasLtMatmulHeuristicResult_t results[kMaxAlgos] = {};
-    const int want = a.algo_index == 0 ? 1 : kMaxAlgos;
+    const int want = (a.algo_index == 0 && !tune) ? 1 : kMaxAlgos;
     int found = 0;
     for (cublasLtEpilogue_t e : {epi, CUBLASLT_EPILOGUE_DEFAULT}) {
       if (st != CUBLAS_STATUS_SUCCESS || found > 0) break;
@@ -245,9 +304,15 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
     if (found == 0) return "cublasLt found no algorithm for " + shape;
     if (a.algo_index >= found)
       return "cublasLt offers only " + std::to_string(found) + " algorithms for " + shape;
-    p->algo = results[a.algo_index].algo;
-    p->info = "#" + std::to_string(a.algo_index) + (want > 1 ? "/" + std::to_string(found) : std::string()) + " " +
-              algo_text(p->algo, results[a.algo_index].wavesCount);
+    int pick = a.algo_index;
+    if (tune && found > 1) {
+      const int best = fastest_algorithm(lt, p->desc, p->la, p->lb, p->lc, a, results, found, workspace,
+                                         workspace_bytes, stream);
+      if (best >= 0) pick = best;
+    }
+    p->algo = results[pick].algo;
+    p->info = "#" + std::to_string(pick) + (want > 1 ? "/" + std::to_string(found) : std::string()) +
+              (tune ? " autotuned " : " ") + algo_text(p->algo, results[pick].wavesCount);
     const bool has_bias = p->epi == CUBLASLT_EPILOGUE_BIAS || p->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
     const bool has_act = p->epi == CUBLASLT_EPILOGUE_GELU || p->epi == CUBLASLT_EPILOGUE_GELU_BIAS;
     if ((a.bias && !has_bias) || (a.act != Act::None && !has_act)) p->info += " +bias/act pass";
@@ -265,7 +330,12 @@ std::string GemmPlanCache::run(cublasLtContext* lt, const GemmArgs& in, void* wo
                             &plan->algo, workspace, workspace_bytes, stream));
   const void* pass_bias = a.bias && !lt_bias ? a.bias : nullptr;
   const Act pass_act = lt_act ? Act::None : a.act;
-  if (pass_bias || pass_act != Act::None) {
+  if (!pass_bias && pass_act != Act::None && a.batch <= 1) {
+    // The usual case (GELU-erf after cuBLASLt's bias epilogue, e.g. a ViT fc1): the vectorised in-place
+    // activation pass of kernels/elementwise (16-byte accesses) instead of one element per thread.
+    const cudaError_t e = activation(a.c, a.ldc, a.c, a.ldc, a.m, a.n, pass_act, a.dt, stream);
+    if (e != cudaSuccess) return std::string("activation after ") + shape + ": " + cudaGetErrorString(e);
+  } else if (pass_bias || pass_act != Act::None) {
     const cudaError_t e = launch_bias_act(a.dt, a.c, a.m, a.n, a.ldc, a.batch, a.c_batch, pass_bias, a.bias_batch,
                                           pass_act, false, stream);
     if (e != cudaSuccess) return std::string("bias_act_rows after ") + shape + ": " + cudaGetErrorString(e);

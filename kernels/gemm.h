@@ -62,6 +62,12 @@ class GemmPlanCache {
   std::string run(cublasLtContext* lt, const GemmArgs& args, void* workspace, size_t workspace_bytes,
                   cudaStream_t stream, std::string* algo = nullptr);
   size_t plans() const;
+  // Autotuning: when a plan is made outside a stream capture, time the heuristic's first few candidate
+  // algorithms on the real operands (synchronising the stream) and keep the fastest, instead of taking the
+  // heuristic's first choice. Off by default: timing noise may pick a different algorithm from run to run,
+  // and with it different rounding, so results are no longer reproducible across processes.
+  void set_autotune(bool on);
+  bool autotune() const;
 
  private:
   struct Impl;

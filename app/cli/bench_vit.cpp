@@ -11,7 +11,10 @@
 #include <sstream>
 
 #include "app/cli/args.h"
+#include "app/cli/bench_breakdown.h"
 #include "app/cli/bench_util.h"
+#include "engine/backend/cuda/cuda_attention.h"
+#include "engine/backend/cuda/cuda_gemm_tuning.h"
 #include "engine/backend/cuda/cuda_ops.h"
 #include "engine/core/device.h"
 #include "engine/core/log.h"
@@ -70,6 +73,9 @@ static int run_bench_vit(const std::vector<std::string>& argv) {
       .option("dtype", "TYPE", "bf16|f16|f32", "bf16")
       .option("samples", "N", "timed replays per configuration (at least 100)", "100")
       .flag("no-graphs-too", "also time eager launches (what CUDA graphs save)")
+      .flag("breakdown", "also print where the GPU time goes: graph nodes by type, time per op and per op family")
+      .flag("gemm-autotune", "time cuBLASLt's candidate algorithms per GEMM shape and keep the fastest (the default "
+                             "takes the heuristic's first choice)")
       .option("json", "FILE", "write the results as JSON");
   if (!args.parse(argv)) return 0;
   const std::vector<int> batches = parse_batches(args.get("batch"));
@@ -80,6 +86,8 @@ static int run_bench_vit(const std::vector<std::string>& argv) {
   const int samples = args.get_int("samples");
   if (samples < 100) throw UsageError(cat("blr bench --model vit-b16: --samples ", samples, ": at least 100"));
   const bool eager_too = args.has("no-graphs-too");
+  const bool breakdown = args.has("breakdown");
+  const bool autotune = args.has("gemm-autotune");
   const std::string weights = args.get("weights");
   if (!cuda_available()) throw Error(cat("blr bench --model vit-b16 needs a CUDA device: ", query_device(0).reason));
   std::ofstream json_file;
@@ -115,6 +123,7 @@ static int run_bench_vit(const std::vector<std::string>& argv) {
       nlohmann::json row;
       {
         CudaOps ops(arena);
+        if (autotune) set_gemm_autotune(ops, true);
         ClassifierOptions co;
         co.batch = batch;
         co.topk = 5;
@@ -147,6 +156,8 @@ static int run_bench_vit(const std::vector<std::string>& argv) {
                {"ms_per_image", per_image},
                {"images_per_s", 1000.0 * batch / g.median_ms},
                {"finite", finite},
+               {"gemm_autotune", autotune},
+               {"attention_kernel", last_attention_path(ops)},
                {"memory",
                 {{"weights_bytes", mem.of(MemCategory::Weights)},
                  {"activations_peak_bytes", mem.peak_of(MemCategory::Activations)},
@@ -165,6 +176,12 @@ static int run_bench_vit(const std::vector<std::string>& argv) {
                     format_bytes(mem.peak_of(MemCategory::Activations)).c_str(),
                     format_bytes(mem.peak_of(MemCategory::Workspace)).c_str(), format_bytes(mem.high_water).c_str());
         std::fflush(stdout);
+        if (breakdown) {
+          std::printf("  attention kernel: %s%s\n", last_attention_path(ops).c_str(),
+                      autotune ? "; cuBLASLt algorithms autotuned" : "");
+          VitBuffers b = clf.buffers();  // views of the classifier's activations
+          row["breakdown"] = print_breakdown(ops, ops.stream(), [&](Ops& o) { vit_forward(o, model, b); }, g.median_ms);
+        }
       }
       results.push_back(row);
     }

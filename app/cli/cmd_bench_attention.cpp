@@ -53,7 +53,7 @@ int run_bench_attention(const std::vector<std::string>& argv) {
   Args args("bench-attention", "time the fused attention op on the models' shapes");
   args.option("dtype", "T", "bf16 or f16 (f32 runs the cuBLAS path)", "bf16")
       .repeated("shape", "B,N,H,D", "add a shape (default: the models' shapes)")
-      .option("path", "P", "auto, fused or gemm", "auto")
+      .option("path", "P", "auto, fused, split (the fused kernel's split-key variant) or gemm", "auto")
       .option("samples", "N", "timed graph replays", "100")
       .option("peak-tflops", "T", "dense mma.sync peak the % column refers to (H100 SXM ≈ 660)", "660")
       .option("json", "FILE", "write the results as JSON ('-' for stdout)");
@@ -64,7 +64,9 @@ int run_bench_attention(const std::vector<std::string>& argv) {
   AttentionPath path = AttentionPath::Auto;
   if (path_name == "fused") path = AttentionPath::Fused;
   else if (path_name == "gemm") path = AttentionPath::Gemm;
-  else if (path_name != "auto") throw UsageError(cat("blr bench-attention: --path '", path_name, "': auto, fused or gemm"));
+  else if (path_name == "split") path = AttentionPath::FusedSplitKeys;
+  else if (path_name != "auto")
+    throw UsageError(cat("blr bench-attention: --path '", path_name, "': auto, fused, split or gemm"));
   const int samples = args.get_int("samples");
   const double peak = args.get_double("peak-tflops");
 

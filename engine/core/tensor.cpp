@@ -164,6 +164,13 @@ Tensor Tensor::flatten_rows() const {
   return from_blob(data_, {rows, cols}, dtype_, device_, holder_, {row_stride, 1});
 }
 
+// cudaMemcpy runs on the default stream, which CudaOps' non-blocking streams do not wait for, and returns
+// before a copy into device memory has landed (pageable host -> device: once the data is staged;
+// device -> device: at once). Waiting for the default stream makes such a copy complete before the call
+// returns, so work enqueued afterwards on any stream reads the new bytes. (Only the default stream is
+// waited for: other threads' graph captures on non-blocking streams are unaffected.)
+static void wait_for_default_stream() { BLR_CUDA_CHECK(cudaStreamSynchronize(nullptr)); }
+
 // Copies a strided host view into contiguous memory, element by element (bytes of dtype size).
 static void gather_host(const Tensor& src, void* dst) {
   const size_t es = dtype_size(src.dtype());
@@ -190,6 +197,7 @@ Tensor Tensor::clone() const {
   BLR_CUDA_CHECK(cudaMalloc(&ptr, nbytes() ? nbytes() : 1));
   std::shared_ptr<void> mem(ptr, [](void* p) { cudaFree(p); });
   BLR_CUDA_CHECK(cudaMemcpy(ptr, data_, nbytes(), cudaMemcpyDeviceToDevice));
+  wait_for_default_stream();  // a device-to-device cudaMemcpy returns before it has run
   return from_blob(ptr, shape_, dtype_, Device::CUDA, mem);
 }
 
@@ -244,6 +252,7 @@ void Tensor::copy_from(const Tensor& src) {
     return;
   }
   BLR_CUDA_CHECK(cudaMemcpy(data_, src.data_, nbytes(), cudaMemcpyDefault));
+  if (device_ == Device::CUDA) wait_for_default_stream();
 }
 
 double Tensor::at(std::initializer_list<int64_t> index) const {

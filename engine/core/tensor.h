@@ -66,6 +66,9 @@ class Tensor {
   Tensor flatten_rows() const;  // [..., C] -> [rows, C]; needs dense rows
 
   // --- copies ---
+  // Device transfers use cudaMemcpy on the default stream and complete before they return. They are not
+  // ordered with work queued on other streams (CudaOps uses a non-blocking stream of its own): synchronize
+  // that stream (ops.synchronize()) before reading a result it produced, or overwriting memory it reads.
   Tensor clone() const;                 // contiguous copy on the same device (host, or device via cudaMemcpy)
   Tensor to_host() const;               // contiguous host copy (synchronous)
   Tensor to_dtype(DType dtype) const;   // host only: converted contiguous copy

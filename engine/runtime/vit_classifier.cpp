@@ -207,10 +207,28 @@ ClassifyResult VitClassifier::run(const std::string& what, size_t count, const s
   // A new graph needs its planning run and its capture before a replay can be timed; eager launches only
   // need the very first run out of the way (scratch sizing, library algorithm choice).
   const bool warm = options_.warm_up && (graphs_->enabled() ? !warmed_.count(key) : warmed_.empty());
+  // The network overwrites input() (its memory is reused for activations). With frames every run
+  // preprocesses them again, but an input given as it is must be put back before each further run:
+  // without this the warm-up consumed it and the timed run classified leftover activations.
+  Tensor kept_input;
+  const Tensor& input = buffers_.image;
+  auto restore_input = [&] {
+    if (kept_input.defined())
+      BLR_CUDA_CHECK(cudaMemcpyAsync(input.data(), kept_input.data(), input.nbytes(), cudaMemcpyDeviceToDevice, stream));
+  };
+  if (warm && !frames) {
+    kept_input = Tensor::empty(input.shape(), input.dtype(), arena_, MemCategory::Activations,
+                               "vit input kept across warm-up runs");
+    BLR_CUDA_CHECK(cudaMemcpyAsync(kept_input.data(), input.data(), input.nbytes(), cudaMemcpyDeviceToDevice, stream));
+  }
   if (warm) {
     upload();
     graphs_->run(key, stream, work);
-    if (graphs_->enabled()) graphs_->run(key, stream, work);
+    if (graphs_->enabled()) {
+      restore_input();
+      graphs_->run(key, stream, work);
+    }
+    restore_input();
     BLR_CUDA_CHECK(cudaStreamSynchronize(stream));
     warmed_.insert(key);
   }

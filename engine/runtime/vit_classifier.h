@@ -67,7 +67,9 @@ class VitClassifier {
   // Classifies 1..batch frames, each a host u8 [H, W, 3] BGR tensor (OpenCV's layout). Throws
   // InputError for an empty or oversized list or a frame of the wrong type or shape.
   ClassifyResult classify(const std::vector<Tensor>& frames);
-  // Runs the network on input() as it is (filled by the caller: tests, benchmarks).
+  // Runs the network on input() as it is (filled by the caller: tests, benchmarks). A warm-up (first call
+  // for a shape) runs the network more than once; a copy of the input, held only during this call, puts it
+  // back before each run, so the result is that of the input as given.
   ClassifyResult classify_input();
   // Uploads and preprocesses frames into input() without running the network (tests compare backends'
   // preprocessing this way), then waits for it.

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cuda_runtime_api.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -38,7 +40,14 @@ std::string Closeness::str() const {
   return os.str();
 }
 
+void wait_for_device() {
+  if (!cuda_available()) return;
+  const cudaError_t e = cudaDeviceSynchronize();
+  EXPECT_EQ(e, cudaSuccess) << "cudaDeviceSynchronize: " << cudaGetErrorString(e);
+}
+
 Closeness compare(const Tensor& a, const Tensor& b) {
+  if (a.on_cuda() || b.on_cuda()) wait_for_device();
   EXPECT_EQ(shape_str(a.shape()), shape_str(b.shape())) << "compare: shapes differ";
   const std::vector<float> va = a.to_vector(), vb = b.to_vector();
   Closeness c;

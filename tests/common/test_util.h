@@ -23,6 +23,11 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, float stddev = 1.0f);
 // Deterministic uniform [lo, hi) host f32 tensor.
 Tensor uniform_tensor(const Shape& shape, uint64_t seed, float lo, float hi);
 
+// Waits for all work queued on the GPU (every stream). Device results must be read after this or after
+// the producing Ops' synchronize(): Tensor::to_host copies on the default stream, which does not wait
+// for CudaOps' non-blocking stream. No-op without a device.
+void wait_for_device();
+
 struct Closeness {
   double max_abs = 0;     // max |a − b|
   double max_ref = 0;     // max |b|
@@ -31,7 +36,8 @@ struct Closeness {
   int64_t nonfinite = 0;  // NaN/inf count in a
   std::string str() const;
 };
-// Compares any two same-shaped tensors (host or device, any float dtype) as f32.
+// Compares any two same-shaped tensors (host or device, any float dtype) as f32; waits for the device
+// first when either is on it.
 Closeness compare(const Tensor& a, const Tensor& b);
 
 // A fresh directory under the build tree, removed by the caller's TearDown or left for inspection.

@@ -126,6 +126,7 @@ TEST(DitGpu, TimestepLookupReadsTheDeviceCounter) {
   Tensor dtab = table.to_device(dev, MemCategory::Other, "t"), dstep = step.to_device(dev, MemCategory::Other, "s");
   Tensor dt = Tensor::empty({4}, DType::F32, dev, MemCategory::Other, "ts");
   cuda.sampler_timesteps(dtab, dstep, dt);
+  cuda.synchronize();
   const Tensor t = dt.to_host();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(t.data_as<float>()[i], 0.0f) << "last step of 250 is timestep 0";
 }

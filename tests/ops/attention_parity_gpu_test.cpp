@@ -120,7 +120,8 @@ TEST(AttentionParityGpu, MatchesCpuOverShapesAndDtypes) {
       ops.synchronize();
       const std::string path = last_attention_path(ops);
       if (fused_expected(c, dt)) {
-        EXPECT_EQ(path.rfind("flash<", 0), 0u) << "expected the fused kernel, ran " << path;
+        // "flash<...>", or "flash-split<...>" where BLR_ATTENTION_SPLIT_KEYS=1 lets Auto pick it.
+        EXPECT_EQ(path.rfind("flash", 0), 0u) << "expected the fused kernel, ran " << path;
       } else {
         EXPECT_EQ(path, "gemm");
       }
@@ -132,6 +133,52 @@ TEST(AttentionParityGpu, MatchesCpuOverShapesAndDtypes) {
       EXPECT_GE(cl.cosine, tol.cosine) << path << ": " << cl.str();
     }
   }
+}
+
+// The split-key variant (one CTA per 16 query rows; its four warps take the key tiles round robin and
+// merge their partial softmax results) against the CPU over the fused kernel's cases: one key tile (warps
+// without keys), ragged tiles, several tiles per warp (N = 1024, 4099: the reload path), every head-dim
+// tiling, batches and heads; bit-identical when run twice.
+TEST(AttentionParityGpu, SplitKeysVariantMatchesCpu) {
+  BLR_REQUIRE_CUDA();
+  const std::vector<Case> cases = {
+      {1, 1, 1, 64, 1.0f},   {2, 7, 3, 64, 1.0f},   {1, 197, 12, 64, 1.0f},  {2, 197, 12, 64, 1.0f},
+      {2, 256, 16, 72, 1.0f}, {1, 257, 4, 72, 3.0f}, {2, 129, 2, 64, 4.0f},  {1, 1024, 2, 80, 1.0f},
+      {2, 100, 3, 40, 1.0f}, {1, 65, 2, 24, 1.0f},  {1, 130, 2, 128, 1.0f}, {1, 300, 2, 16, 1.0f},
+      {1, 200, 2, 32, 2.0f}, {1, 180, 2, 48, 1.0f}, {1, 170, 2, 96, 1.0f},  {1, 4099, 2, 64, 1.0f},
+  };
+  Arena arena(Device::CUDA, "attention split test");
+  CudaOps ops(arena);
+  set_attention_path(ops, AttentionPath::FusedSplitKeys);
+  for (const Case& c : cases) {
+    const int64_t C = int64_t{c.H} * c.D;
+    const float scale = c.scale_mult / std::sqrt(static_cast<float>(c.D));
+    const Tensor qkv = exact_random({c.B, c.N, 3 * C}, 2000 + c.N * 7 + c.D, 1.0f);
+    std::string which;
+    const Tensor ref = cpu_attention(qkv, c.H, scale, &which);
+    for (DType dt : {DType::F16, DType::BF16}) {
+      SCOPED_TRACE(case_name(c, dt) + " split-key variant vs " + which);
+      const Tensor dq = test::upload(qkv, dt, arena);
+      Tensor out = Tensor::empty({c.B, c.N, C}, dt, arena, MemCategory::Other, "attention out");
+      Tensor again = Tensor::empty({c.B, c.N, C}, dt, arena, MemCategory::Other, "attention out again");
+      ops.attention(dq, c.H, scale, out);
+      ops.attention(dq, c.H, scale, again);
+      ops.synchronize();
+      const std::string path = last_attention_path(ops);
+      EXPECT_EQ(path.rfind("flash-split<", 0), 0u) << "ran " << path;
+      const test::Closeness cl = test::compare(out, ref);
+      const Tol tol = tolerance(dt);  // the same roundings as the row-tiled kernel
+      EXPECT_EQ(cl.nonfinite, 0) << path << ": " << cl.str();
+      EXPECT_LE(cl.rel_fro, tol.rel_fro) << path << ": " << cl.str();
+      EXPECT_LE(cl.max_abs, tol.max_rel * cl.max_ref) << path << ": " << cl.str();
+      EXPECT_GE(cl.cosine, tol.cosine) << path << ": " << cl.str();
+      EXPECT_EQ(test::compare(again, out).max_abs, 0.0) << path << ": two runs differ";
+    }
+  }
+  // Cases the fused kernel does not take are refused on this path, as on Fused.
+  const Tensor f32 = test::upload(exact_random({1, 8, 3 * 64}, 5, 1.0f), DType::F32, arena);
+  Tensor out = Tensor::empty({1, 8, 64}, DType::F32, arena, MemCategory::Other, "f32 out");
+  EXPECT_THROW(ops.attention(f32, 1, 0.125f, out), Error);
 }
 
 // The fused kernel and the cuBLAS path are independent implementations: on 16384 tokens (the long

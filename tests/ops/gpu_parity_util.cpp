@@ -53,6 +53,7 @@ std::string index_str(const Shape& shape, int64_t i) {
 
 void expect_close(const Tensor& gpu, const Tensor& ref, const Tolerance& tol, const std::string& what) {
   ASSERT_EQ(shape_str(gpu.shape()), shape_str(ref.shape())) << what << ": shapes differ";
+  if (gpu.on_cuda()) wait_for_device();  // the op ran on CudaOps' own stream
   const std::vector<float> a = gpu.to_vector(), b = ref.to_vector();
   const Closeness c = compare(gpu, ref);
   int64_t worst = -1;
@@ -77,6 +78,7 @@ void expect_close(const Tensor& gpu, const Tensor& ref, const Tolerance& tol, co
 
 void expect_equal(const Tensor& gpu, const Tensor& ref, const std::string& what) {
   ASSERT_EQ(shape_str(gpu.shape()), shape_str(ref.shape())) << what << ": shapes differ";
+  if (gpu.on_cuda()) wait_for_device();  // the op ran on CudaOps' own stream
   const Tensor g = gpu.on_cuda() ? gpu.to_host() : gpu;
   int64_t mismatches = 0, first = -1;
   for (int64_t i = 0; i < g.numel(); ++i) {

@@ -47,6 +47,7 @@ TEST_F(MiscParity, ActivationOnAColumnSliceLeavesTheRestAlone) {
     Tensor gbase = up(hx, dt);
     Tensor gview = gbase.slice(1, 1536, 3072);
     gpu_->activation(gview, Act::GeluTanh, gview);
+    gpu_->synchronize();
     const Tensor out = gbase.to_host();
     expect_close(out.slice(1, 1536, 3072), cy, default_tolerance(dt), what);
     expect_equal(out.slice(1, 0, 1536), cbase.slice(1, 0, 1536), what + ": untouched half");
@@ -243,6 +244,7 @@ TEST_F(MiscParity, EmbeddingOfAnOutOfRangeIdGivesNaNNotAStrayRead) {
   hid.data_as<int32_t>()[2] = -1;
   Tensor y = dev({3, 8}, DType::BF16);
   gpu_->embedding(table, up_raw(hid), y);
+  gpu_->synchronize();
   const Tensor h = y.to_host();
   for (int64_t c = 0; c < 8; ++c) {
     EXPECT_TRUE(std::isfinite(h.at({0, c}))) << "valid id 2, column " << c;
@@ -338,6 +340,7 @@ TEST_F(MiscParity, SoftmaxTopkMatchesCpuAndThePlantedOrder) {
         cpu_.softmax_topk(cl, cp, ci);
         Tensor gp = dev({B, k}, DType::F32), gi = dev({B, k}, DType::I32);
         gpu_->softmax_topk(up(logits, dt), gp, gi);
+        gpu_->synchronize();
         const Tensor hi = gi.to_host();
         expect_equal(hi, ci, what + ": indices vs CPU");
         for (int64_t b = 0; b < B; ++b)
@@ -356,6 +359,7 @@ TEST_F(MiscParity, SoftmaxTopkBreaksTiesTowardsTheSmallerIndex) {
     logits.data_as<float>()[50 + 30] = 1.0f;  // row 1: column 30 first, then ties in index order
     Tensor gp = dev({2, k}, DType::F32), gi = dev({2, k}, DType::I32);
     gpu_->softmax_topk(up(logits, DType::BF16), gp, gi);
+    gpu_->synchronize();
     const Tensor hi = gi.to_host(), hp = gp.to_host();
     for (int j = 0; j < k; ++j) {
       EXPECT_EQ(hi.at({0, j}), j) << what << ": row 0 rank " << j;

@@ -138,6 +138,7 @@ TEST_F(NormParity, AddLayerNormOnStridedViews) {
       gp.shift = &gsh;
       gp.scale = &gsc;
       gpu_->add_layer_norm(gx, &gd, &gg, gp, gy);
+      gpu_->synchronize();
       const Tensor gyb_h = gyb.to_host(), gxb_h = gxb.to_host();
       expect_close(gyb_h.slice(2, C + 8, 2 * C + 8), cy, default_tolerance(dt), what + ": y");
       expect_close(gxb_h.slice(1, 1, N + 1), cx, default_tolerance(dt), what + ": updated x");
@@ -312,6 +313,7 @@ TEST_F(NormParity, GroupNormInPlaceAndDeterministic) {
     gpu_->group_norm(up(hx, dt), 32, gw, gb, 1e-6f, Act::Silu, out);
     Tensor inplace = up(hx, dt);
     gpu_->group_norm(inplace, 32, gw, gb, 1e-6f, Act::Silu, inplace);
+    gpu_->synchronize();
     // Fixed-order reductions: the same inputs give the same bits, in place or not.
     expect_equal(inplace, out.to_host(), what);
   }

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "engine/backend/cuda/cuda_ops.h"
 #include "engine/core/cuda_check.h"
@@ -39,6 +41,15 @@ kern::DT kernel_dtype(DType t) {
 
 cudaDataType_t cublas_dtype(DType t) {
   return t == DType::F32 ? CUDA_R_32F : t == DType::F16 ? CUDA_R_16F : CUDA_R_16BF;
+}
+
+// Auto may use the split-key variant only when BLR_ATTENTION_SPLIT_KEYS=1 (read once).
+bool split_keys_allowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("BLR_ATTENTION_SPLIT_KEYS");
+    return v && std::string(v) == "1";
+  }();
+  return allowed;
 }
 
 // Scores of at most this many bytes at once: long sequences are processed in query chunks.
@@ -148,12 +159,19 @@ void CudaOps::attention(const Tensor& qkv, int heads, float scale, Tensor& out) 
   s.out_batch_stride = out.stride(0);
   s.out_token_stride = out.stride(1);
   const bool fused_ok = kern::flash_attention_supported(kdt, s, qkv.data(), out.data(), scale);
-  if (st.path == AttentionPath::Fused && !fused_ok)
+  if ((st.path == AttentionPath::Fused || st.path == AttentionPath::FusedSplitKeys) && !fused_ok)
     throw Error(cat("cuda attention: the fused kernel does not support ", qkv.describe(), " with ", heads,
                     " heads (head dim ", head_dim, ", scale ", scale, ")"));
   if (fused_ok && st.path != AttentionPath::Gemm) {
-    BLR_CUDA_CHECK(kern::flash_attention(kdt, s, qkv.data(), out.data(), scale, stream()));
-    st.last = kern::flash_attention_variant(kdt, s);
+    const bool split = st.path == AttentionPath::FusedSplitKeys ||
+                       (st.path == AttentionPath::Auto && split_keys_allowed() && kern::flash_split_keys_pays(s));
+    if (split) {
+      BLR_CUDA_CHECK(kern::flash_attention_split_keys(kdt, s, qkv.data(), out.data(), scale, stream()));
+      st.last = kern::flash_attention_split_variant(kdt, s);
+    } else {
+      BLR_CUDA_CHECK(kern::flash_attention(kdt, s, qkv.data(), out.data(), scale, stream()));
+      st.last = kern::flash_attention_variant(kdt, s);
+    }
     return;
   }
   attention_gemm(*this, qkv, heads, static_cast<int>(head_dim), scale, out);

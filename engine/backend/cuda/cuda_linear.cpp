@@ -1,6 +1,7 @@
 // CudaOps: dense linear and batched matmul, both through cuBLASLt (kernels/gemm.h) with bias and
 // activation in its epilogue where it has one. cuBLASLt is the baseline every BLR layer is measured
 // against, so it is used as shipped rather than re-implemented.
+#include "engine/backend/cuda/cuda_gemm_tuning.h"
 #include "engine/backend/cuda/cuda_linear_util.h"
 #include "engine/backend/cuda/cuda_ops.h"
 #include "engine/core/error.h"
@@ -8,6 +9,8 @@
 namespace blr {
 
 using namespace cuda_detail;
+
+void set_gemm_autotune(CudaOps& ops, bool on) { lt_cache(ops).set_autotune(on); }
 
 void CudaOps::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Act act, Tensor& y) {
   check_factor(w, x.dtype(), 2, "linear", "weight");
