@@ -357,6 +357,7 @@ constexpr int kGnThreads = 256;
 constexpr int kGnWideThreadsMax = 1024;
 constexpr int64_t kGnTargetBlocks = 1024;     // phase-1 blocks over the whole batch (≈8 per H100 SM)
 constexpr int64_t kGnMinBlockElems = 8192;    // fewer elements per block is not worth a block
+constexpr int kGnPixUnroll = 4;               // pixels whose loads one phase-1 thread keeps in flight
 
 struct GnPlan {
   int64_t chunks = 1, chunk_pix = 1;
@@ -396,14 +397,23 @@ __global__ void __launch_bounds__(kGnWideThreadsMax)
   float s1 = 0.0f, s2 = 0.0f;
   if (po < pix_par) {
     const float s = to_f32<T>(xb[(col / vpg) * cpg]);  // the group's first element
-    for (int64_t p = p0 + po; p < p1; p += pix_par) {
-      float v[V];
-      load_vec<T, V>(xb + p * C + col * V, v);
+    // kGnPixUnroll pixels' loads in flight at once (a plain loop waits one memory round trip per pixel);
+    // they are accumulated in pixel order, the same fixed order as one at a time.
+    for (int64_t p = p0 + po; p < p1; p += kGnPixUnroll * pix_par) {
+      float v[kGnPixUnroll][V];
 #pragma unroll
-      for (int j = 0; j < V; ++j) {
-        const float dv = v[j] - s;
-        s1 += dv;
-        s2 += dv * dv;
+      for (int u = 0; u < kGnPixUnroll; ++u)
+        if (p + u * pix_par < p1) load_vec<T, V>(xb + (p + u * pix_par) * C + col * V, v[u]);
+#pragma unroll
+      for (int u = 0; u < kGnPixUnroll; ++u) {
+        if (p + u * pix_par < p1) {
+#pragma unroll
+          for (int j = 0; j < V; ++j) {
+            const float dv = v[u][j] - s;
+            s1 += dv;
+            s2 += dv * dv;
+          }
+        }
       }
     }
   }
