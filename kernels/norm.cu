@@ -4,15 +4,25 @@
 // Why they are shaped this way. These ops sit between the big GEMMs of DiT-XL/2 ([B·256, 1152] bf16) and
 // ViT-B ([B·197, 768]); each is memory-bound, so the goal is one read and one write of every byte:
 //
-// - add_layer_norm: one warp per row while the row fits in registers (C ≤ 256 vectors of 16 bytes, i.e.
-//   2048 bf16 / 1024 f32 channels; DiT's 1152 bf16 channels are 144 vectors, 4.5 per lane), one block per
-//   row up to 4096 vectors, and beyond that (or for rows that cannot be read with aligned 16-byte loads:
-//   odd C, misaligned views) a scalar block-per-row kernel that re-reads the row from L1/L2. The row is
-//   read once (x and delta), the new residual written once, and the statistics computed two-pass from
-//   registers: mean, then Σ(x − mean)² — no E[x²] − E[x]² cancellation. The residual is rounded to the
-//   storage type before the statistics, so y normalises exactly the x that the next block will read.
+// - add_layer_norm: one warp per row while the row fits in a register tile of R ≤ 6 vectors of 16 bytes
+//   per lane (C ≤ 192 vectors: 1536 bf16 / 768 f32 channels; DiT's 1152 bf16 channels are 144 vectors,
+//   4.5 per lane), two rows per 64-thread block so that even ViT's 197 rows spread over ~100 SMs; one
+//   block per row (R = 4, up to 512 threads) up to 2048 vectors; beyond that, or for rows that cannot be
+//   read with aligned 16-byte loads (odd C, misaligned views), a scalar block-per-row kernel that re-reads
+//   the row from L1/L2.
+//   At these sizes (DiT: 512 rows, ~4.7 MB, mostly L2-resident) the kernel is bound by memory LATENCY,
+//   not bandwidth: a warp's row takes one L2/HBM round trip (~1 µs under load) per dependent batch of
+//   loads. So every thread issues ALL its loads — x, delta, gate and the finishing vectors (weight/bias or
+//   scale/shift), R of each — before it stores or reduces anything; the data waits in registers as packed
+//   words. (Loads written after a store to x or y cannot be hoisted above it by the compiler, since the
+//   pointers may alias: interleaving them, as a per-vector load-add-store loop does, costs one full round
+//   trip per tile slot — 10 trips for DiT, which is what made this kernel take ~12 µs instead of ~2.)
+//   The statistics are two-pass from registers: mean, then Σ(x − mean)² — no E[x²] − E[x]²
+//   cancellation. The residual is rounded to the storage type before the statistics, so y normalises
+//   exactly the x that the next block will read.
 // - modulate and gated_add are plain vectorised elementwise kernels with a per-sample broadcast; the grid
-//   is (vectors of one sample, samples) so the sample index needs no division.
+//   is (vectors of one sample, samples) so the sample index needs no division. Each thread handles one
+//   vector, all its loads independent, so they have no latency chain to break.
 // - group_norm (VAE decoder: C = 128..512, 32 groups, H·W up to 256², batch 1-8) cannot give one block to
 //   each (sample, group): that is 32·B blocks each scanning up to 2M elements. Instead:
 //     1. partial sums: the pixels of each sample are cut into chunks (≈1024 blocks in all); a block reads
@@ -35,85 +45,90 @@ namespace {
 // ---------------------------------------------------------------------------------------------------
 // add_layer_norm
 
-constexpr int kWarpRowThreads = 128;  // 4 rows per block on the warp path
+constexpr int kWarpRowThreads = 64;   // 2 rows per block on the warp path
+constexpr int kWarpRowMaxR = 6;       // largest register tile (vectors per lane) of the warp path
 constexpr int kBlockRowThreadsMax = 512;
-constexpr int kBlockRowVecs = 8;  // R on the block path
+constexpr int kBlockRowVecs = 4;      // R on the block path
 
-// Normalised value -> output: affine then modulation, each part optional.
+// What the register-tile kernel applies after normalising, resolved on the host: o = n·m + a, where m is
+// the LayerNorm weight or (1 + scale) and a the bias or the shift, each optional. (An affine and a
+// modulation together — which no caller uses and the Ops layer rejects — go to the general kernel.)
+struct LnFinish {
+  const void* mul = nullptr;  // weight [C] (mul_sb = 0) or per-sample scale rows
+  int64_t mul_sb = 0;
+  const void* add = nullptr;  // bias [C] (add_sb = 0) or per-sample shift rows
+  int64_t add_sb = 0;
+  bool mul_is_scale = false;  // m = 1 + scale
+};
+
+// The packed 32-bit words of one 16-byte vector of T -> V fp32 values.
 template <typename T, int V>
-__device__ __forceinline__ void finish_row_vec(float (&o)[V], int c0, const T* w, const T* bias, const T* scale,
-                                               const T* shift) {
-  if (w) {
-    float t[V];
-    load_vec<T, V>(w + c0, t);
+__device__ __forceinline__ void unpack16(const uint32_t (&w)[4], float (&out)[V]) {
+  static_assert(V * sizeof(T) == 16, "one 16-byte vector");
 #pragma unroll
-    for (int j = 0; j < V; ++j) o[j] *= t[j];
-  }
-  if (bias) {
-    float t[V];
-    load_vec<T, V>(bias + c0, t);
-#pragma unroll
-    for (int j = 0; j < V; ++j) o[j] += t[j];
-  }
-  if (scale) {
-    float t[V];
-    load_vec<T, V>(scale + c0, t);
-#pragma unroll
-    for (int j = 0; j < V; ++j) o[j] *= 1.0f + t[j];
-  }
-  if (shift) {
-    float t[V];
-    load_vec<T, V>(shift + c0, t);
-#pragma unroll
-    for (int j = 0; j < V; ++j) o[j] += t[j];
+  for (int i = 0; i < V; ++i) {
+    const uint32_t bits = sizeof(T) == 4 ? w[i] : (w[i / 2] >> (16 * (i % 2))) & 0xffffu;
+    out[i] = to_f32<T>(from_bits<T>(bits));
   }
 }
 
-// Row cached in registers: lane `rank` holds vectors rank, rank + G, ..., rank + (R−1)·G of the row.
+// Row cached in registers: thread `rank` of the row's group holds vectors rank, rank + G, ...,
+// rank + (R−1)·G of the row (slots past the row's end hold zeros and are never stored).
 template <typename T, int V, int R, bool kWarpRow>
 __global__ void __launch_bounds__(kWarpRow ? kWarpRowThreads : kBlockRowThreadsMax)
-    add_ln_cached_kernel(AddLayerNormArgs a) {
+    add_ln_cached_kernel(AddLayerNormArgs a, LnFinish f, FastDiv n_div, uint32_t rows) {
   __shared__ float sh[32];
   using G = RowGroup<kWarpRow>;
   const int64_t row = G::row();
-  if (row >= a.B * a.N) return;  // warp path only: whole warps leave together
-  const int64_t b = row / a.N, n = row - b * a.N;
+  if (row >= rows) return;  // warp path only: whole warps leave together
+  const int64_t b = n_div.div(static_cast<uint32_t>(row)), n = row - b * a.N;
   T* x = static_cast<T*>(a.x.ptr) + b * a.x.sb + n * a.x.sn;
   const T* d = a.delta.ptr ? static_cast<const T*>(a.delta.ptr) + b * a.delta.sb + n * a.delta.sn : nullptr;
   const T* gate = a.gate.ptr ? static_cast<const T*>(a.gate.ptr) + b * a.gate.sb : nullptr;
-  const T* scale = a.scale.ptr ? static_cast<const T*>(a.scale.ptr) + b * a.scale.sb : nullptr;
-  const T* shift = a.shift.ptr ? static_cast<const T*>(a.shift.ptr) + b * a.shift.sb : nullptr;
+  const T* mul = f.mul ? static_cast<const T*>(f.mul) + b * f.mul_sb : nullptr;
+  const T* add = f.add ? static_cast<const T*>(f.add) + b * f.add_sb : nullptr;
   T* y = static_cast<T*>(a.y.ptr) + b * a.y.sb + n * a.y.sn;
-  const T* w = static_cast<const T*>(a.weight);
-  const T* bias = static_cast<const T*>(a.bias);
 
   const int nvec = static_cast<int>(a.C / V);
   const int lane = G::rank(), gs = G::size();
+
+  // 1. Issue every load of this thread's slots at once (packed words; nothing depends on them yet).
+  uint32_t xw[R][4], dw[R][4], gw[R][4], mw[R][4], aw[R][4];
+#pragma unroll
+  for (int k = 0; k < R; ++k) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) xw[k][j] = dw[k][j] = gw[k][j] = mw[k][j] = aw[k][j] = 0u;
+    const int i = lane + k * gs;
+    if (i < nvec) {
+      load_words<4>(x + i * V, xw[k]);
+      if (d) load_words<4>(d + i * V, dw[k]);
+      if (gate) load_words<4>(gate + i * V, gw[k]);
+      if (mul) load_words<4>(mul + i * V, mw[k]);
+      if (add) load_words<4>(add + i * V, aw[k]);
+    }
+  }
+
+  // 2. Residual (rounded to T, stored back at once so the stores overlap the reductions) and its sum.
   float v[R][V];
   float sum = 0.0f;
 #pragma unroll
   for (int k = 0; k < R; ++k) {
-    const int i = lane + k * gs;
+    unpack16<T, V>(xw[k], v[k]);
+    if (d) {
+      float dv[V];
+      unpack16<T, V>(dw[k], dv);
+      if (gate) {
+        float gv[V];
+        unpack16<T, V>(gw[k], gv);
 #pragma unroll
-    for (int j = 0; j < V; ++j) v[k][j] = 0.0f;
-    if (i < nvec) {
-      load_vec<T, V>(x + i * V, v[k]);
-      if (d) {
-        float dv[V];
-        load_vec<T, V>(d + i * V, dv);
-        if (gate) {
-          float gv[V];
-          load_vec<T, V>(gate + i * V, gv);
-#pragma unroll
-          for (int j = 0; j < V; ++j) dv[j] *= gv[j];
-        }
-#pragma unroll
-        for (int j = 0; j < V; ++j) v[k][j] = round_to<T>(v[k][j] + dv[j]);
-        store_vec<T, V>(x + i * V, v[k]);
+        for (int j = 0; j < V; ++j) dv[j] *= gv[j];
       }
 #pragma unroll
-      for (int j = 0; j < V; ++j) sum += v[k][j];
+      for (int j = 0; j < V; ++j) v[k][j] = round_to<T>(v[k][j] + dv[j]);
+      if (lane + k * gs < nvec) store_vec<T, V>(x + (lane + k * gs) * V, v[k]);
     }
+#pragma unroll
+    for (int j = 0; j < V; ++j) sum += v[k][j];  // empty slots hold 0
   }
   const float inv_c = 1.0f / static_cast<float>(a.C);
   const float mean = G::sum(sum, sh) * inv_c;
@@ -129,6 +144,8 @@ __global__ void __launch_bounds__(kWarpRow ? kWarpRowThreads : kBlockRowThreadsM
     }
   }
   const float rstd = rsqrtf(G::sum(sq, sh) * inv_c + a.eps);
+
+  // 3. Normalise, then ·weight or ·(1 + scale), then +bias or +shift.
 #pragma unroll
   for (int k = 0; k < R; ++k) {
     const int i = lane + k * gs;
@@ -136,10 +153,32 @@ __global__ void __launch_bounds__(kWarpRow ? kWarpRowThreads : kBlockRowThreadsM
       float o[V];
 #pragma unroll
       for (int j = 0; j < V; ++j) o[j] = (v[k][j] - mean) * rstd;
-      finish_row_vec<T, V>(o, i * V, w, bias, scale, shift);
+      if (mul) {
+        float m[V];
+        unpack16<T, V>(mw[k], m);
+#pragma unroll
+        for (int j = 0; j < V; ++j) o[j] *= f.mul_is_scale ? 1.0f + m[j] : m[j];
+      }
+      if (add) {
+        float t[V];
+        unpack16<T, V>(aw[k], t);
+#pragma unroll
+        for (int j = 0; j < V; ++j) o[j] += t[j];
+      }
       store_vec<T, V>(y + i * V, o);
     }
   }
+}
+
+// Normalised value -> output for the general kernel: affine then modulation, each part optional.
+template <typename T>
+__device__ __forceinline__ float finish_scalar(float o, int64_t c, const T* w, const T* bias, const T* scale,
+                                               const T* shift) {
+  if (w) o *= to_f32<T>(w[c]);
+  if (bias) o += to_f32<T>(bias[c]);
+  if (scale) o *= 1.0f + to_f32<T>(scale[c]);
+  if (shift) o += to_f32<T>(shift[c]);
+  return o;
 }
 
 // Any C, any alignment: one block per row, scalar accesses, the row re-read (from L1/L2) for each pass.
@@ -178,12 +217,8 @@ __global__ void __launch_bounds__(256) add_ln_general_kernel(AddLayerNormArgs a)
     sq += t * t;
   }
   const float rstd = rsqrtf(block_sum(sq, sh) * inv_c + a.eps);
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    float o[1] = {(to_f32<T>(x[c]) - mean) * rstd};
-    finish_row_vec<T, 1>(o, static_cast<int>(0), w ? w + c : nullptr, bias ? bias + c : nullptr,
-                         scale ? scale + c : nullptr, shift ? shift + c : nullptr);
-    y[c] = from_f32<T>(o[0]);
-  }
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+    y[c] = from_f32<T>(finish_scalar<T>((to_f32<T>(x[c]) - mean) * rstd, c, w, bias, scale, shift));
 }
 
 // True when the 16-byte vector path can read every row of every tensor of the call.
@@ -201,10 +236,11 @@ bool sample_vec_ok(const SampleRef& s, int64_t B, int V, int esize) {
 bool plain_vec_ok(const void* p, int V, int esize) { return !p || aligned_to(p, V * esize); }
 
 template <typename T, int R>
-cudaError_t launch_ln_warp(const AddLayerNormArgs& a, int64_t rows, cudaStream_t stream) {
+cudaError_t launch_ln_warp(const AddLayerNormArgs& a, const LnFinish& f, uint32_t rows, cudaStream_t stream) {
   constexpr int V = kMaxVec<T>;
   const unsigned blocks = ceil_div(rows, kWarpRowThreads / 32);
-  add_ln_cached_kernel<T, V, R, true><<<blocks, kWarpRowThreads, 0, stream>>>(a);
+  add_ln_cached_kernel<T, V, R, true>
+      <<<blocks, kWarpRowThreads, 0, stream>>>(a, f, FastDiv(static_cast<uint32_t>(a.N)), rows);
   return cudaGetLastError();
 }
 
@@ -213,24 +249,39 @@ cudaError_t launch_add_layer_norm(const AddLayerNormArgs& a, cudaStream_t stream
   constexpr int V = kMaxVec<T>;
   constexpr int es = sizeof(T);
   const int64_t rows = a.B * a.N;
-  const bool vec = a.C % V == 0 && tokens_vec_ok(a.x, a.B, a.N, V, es) && tokens_vec_ok(a.delta, a.B, a.N, V, es) &&
-                   tokens_vec_ok(a.y, a.B, a.N, V, es) && sample_vec_ok(a.gate, a.B, V, es) &&
-                   sample_vec_ok(a.shift, a.B, V, es) && sample_vec_ok(a.scale, a.B, V, es) &&
-                   plain_vec_ok(a.weight, V, es) && plain_vec_ok(a.bias, V, es);
+  const bool affine = a.weight || a.bias, modulated = a.shift.ptr || a.scale.ptr;
+  const bool vec = a.C % V == 0 && !(affine && modulated) && tokens_vec_ok(a.x, a.B, a.N, V, es) &&
+                   tokens_vec_ok(a.delta, a.B, a.N, V, es) && tokens_vec_ok(a.y, a.B, a.N, V, es) &&
+                   sample_vec_ok(a.gate, a.B, V, es) && sample_vec_ok(a.shift, a.B, V, es) &&
+                   sample_vec_ok(a.scale, a.B, V, es) && plain_vec_ok(a.weight, V, es) &&
+                   plain_vec_ok(a.bias, V, es);
   const int64_t nvec = a.C / V;
-  // The smallest register tile that holds the row: R = ceil(nvec / 32) up to 6 (ViT-B bf16: 3, DiT bf16: 5),
-  // then 8; unused slots of a tile cost registers and occupancy, not memory traffic.
-  if (vec && nvec <= 32 * 1) return launch_ln_warp<T, 1>(a, rows, stream);
-  if (vec && nvec <= 32 * 2) return launch_ln_warp<T, 2>(a, rows, stream);
-  if (vec && nvec <= 32 * 3) return launch_ln_warp<T, 3>(a, rows, stream);
-  if (vec && nvec <= 32 * 4) return launch_ln_warp<T, 4>(a, rows, stream);
-  if (vec && nvec <= 32 * 5) return launch_ln_warp<T, 5>(a, rows, stream);
-  if (vec && nvec <= 32 * 6) return launch_ln_warp<T, 6>(a, rows, stream);
-  if (vec && nvec <= 32 * 8) return launch_ln_warp<T, 8>(a, rows, stream);
   if (vec && nvec <= int64_t{kBlockRowThreadsMax} * kBlockRowVecs) {
+    LnFinish f;
+    if (affine) {
+      f.mul = a.weight;
+      f.add = a.bias;
+    } else {
+      f.mul = a.scale.ptr;
+      f.mul_sb = a.scale.sb;
+      f.mul_is_scale = true;
+      f.add = a.shift.ptr;
+      f.add_sb = a.shift.sb;
+    }
+    const uint32_t r32 = static_cast<uint32_t>(rows);
+    // The smallest register tile that holds the row: R = ceil(nvec / 32) (ViT-B bf16: 3, DiT bf16: 5);
+    // unused slots of a tile cost registers, not memory traffic.
+    static_assert(kWarpRowMaxR == 6, "the dispatch below lists R = 1..6");
+    if (nvec <= 32 * 1) return launch_ln_warp<T, 1>(a, f, r32, stream);
+    if (nvec <= 32 * 2) return launch_ln_warp<T, 2>(a, f, r32, stream);
+    if (nvec <= 32 * 3) return launch_ln_warp<T, 3>(a, f, r32, stream);
+    if (nvec <= 32 * 4) return launch_ln_warp<T, 4>(a, f, r32, stream);
+    if (nvec <= 32 * 5) return launch_ln_warp<T, 5>(a, f, r32, stream);
+    if (nvec <= 32 * 6) return launch_ln_warp<T, 6>(a, f, r32, stream);
     const int threads = static_cast<int>(std::min<int64_t>(
         kBlockRowThreadsMax, (ceil_div(nvec, kBlockRowVecs) + 31) / 32 * 32));
-    add_ln_cached_kernel<T, V, kBlockRowVecs, false><<<static_cast<unsigned>(rows), threads, 0, stream>>>(a);
+    add_ln_cached_kernel<T, V, kBlockRowVecs, false>
+        <<<r32, threads, 0, stream>>>(a, f, FastDiv(static_cast<uint32_t>(a.N)), r32);
     return cudaGetLastError();
   }
   const int threads = a.C >= 256 ? 256 : static_cast<int>((a.C + 31) / 32 * 32);
@@ -306,6 +357,7 @@ constexpr int kGnThreads = 256;
 constexpr int kGnWideThreadsMax = 1024;
 constexpr int64_t kGnTargetBlocks = 1024;     // phase-1 blocks over the whole batch (≈8 per H100 SM)
 constexpr int64_t kGnMinBlockElems = 8192;    // fewer elements per block is not worth a block
+constexpr int kGnPixUnroll = 4;               // pixels whose loads one phase-1 thread keeps in flight
 
 struct GnPlan {
   int64_t chunks = 1, chunk_pix = 1;
@@ -345,14 +397,23 @@ __global__ void __launch_bounds__(kGnWideThreadsMax)
   float s1 = 0.0f, s2 = 0.0f;
   if (po < pix_par) {
     const float s = to_f32<T>(xb[(col / vpg) * cpg]);  // the group's first element
-    for (int64_t p = p0 + po; p < p1; p += pix_par) {
-      float v[V];
-      load_vec<T, V>(xb + p * C + col * V, v);
+    // kGnPixUnroll pixels' loads in flight at once (a plain loop waits one memory round trip per pixel);
+    // they are accumulated in pixel order, the same fixed order as one at a time.
+    for (int64_t p = p0 + po; p < p1; p += kGnPixUnroll * pix_par) {
+      float v[kGnPixUnroll][V];
 #pragma unroll
-      for (int j = 0; j < V; ++j) {
-        const float dv = v[j] - s;
-        s1 += dv;
-        s2 += dv * dv;
+      for (int u = 0; u < kGnPixUnroll; ++u)
+        if (p + u * pix_par < p1) load_vec<T, V>(xb + (p + u * pix_par) * C + col * V, v[u]);
+#pragma unroll
+      for (int u = 0; u < kGnPixUnroll; ++u) {
+        if (p + u * pix_par < p1) {
+#pragma unroll
+          for (int j = 0; j < V; ++j) {
+            const float dv = v[u][j] - s;
+            s1 += dv;
+            s2 += dv * dv;
+          }
+        }
       }
     }
   }

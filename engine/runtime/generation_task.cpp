@@ -39,7 +39,8 @@ class VaeRef final : public LatentDecoder {
 
 // Wraps a decoder and, on the CUDA backend, also converts its output to RGBA8 into a device buffer of
 // its own: the image the studio hands to OpenGL without a trip through host memory. Its buffer is
-// allocated on the first decode of a shape (decoding is never inside a captured graph).
+// allocated on the first decode of a shape — the Generator's eager warm-up decode, which precedes the
+// capture of its decode graph, so the graph's replays write the same buffer.
 class DisplayDecoder final : public LatentDecoder {
  public:
   DisplayDecoder(LatentDecoder& inner, Arena& arena, std::string name)

@@ -41,10 +41,19 @@ struct Generator::Plan {
   Tensor mod_all;  // [K, Bm·R]: every step's modulation, when precomputed
   Tensor preview_w, preview_rgb, preview_rgba[2], preview_host[2];
   PinnedBuffer preview_pinned[2];
-  Tensor dec_latent, image, rgba;
   std::vector<std::unique_ptr<CudaEvent>> events;  // K + 1 on the CUDA backend
-  std::unique_ptr<CudaEvent> dec_begin, dec_end;
   GraphRunner graphs;
+};
+
+// The decoder's buffers and graph for B images, independent of the sampling plan (steps, sampler, cfg),
+// so a new request of the same batch size decodes warm.
+struct Generator::DecodePlan {
+  int64_t B = 0;
+  bool warm = false;
+  Tensor latent, image, rgba;  // decoder dtype [B, S, S, C], [B, fS, fS, 3]; u8 [B, fS, fS, 4]
+  std::unique_ptr<CudaEvent> begin, end;
+  GraphRunner graph;
+  std::string key;
 };
 
 Generator::Generator(Ops& ops, const DitModel& dit, LatentDecoder* decoder, Arena& arena, GeneratorOptions options)
@@ -54,7 +63,7 @@ Generator::Generator(Ops& ops, const DitModel& dit, LatentDecoder* decoder, Aren
 }
 
 Generator::~Generator() {
-  if (plan_) {
+  if (plan_ || decode_) {
     try {
       ops_.synchronize();
     } catch (...) {
@@ -63,6 +72,7 @@ Generator::~Generator() {
 }
 
 size_t Generator::graph_captures() const { return plan_ ? plan_->graphs.captures() : 0; }
+size_t Generator::decode_graph_captures() const { return decode_ ? decode_->graph.captures() : 0; }
 
 void Generator::inject_initial_latent(Tensor host_latent) { injected_latent_ = std::move(host_latent); }
 void Generator::inject_noise(Tensor host_noise) { injected_noise_ = std::move(host_noise); }
@@ -152,29 +162,12 @@ void Generator::prepare(const GenerateRequest& r) {
         }
       }
     }
-    if (decoder_ && r.decode) {
-      const int64_t f = decoder_->upscale();
-      p->dec_latent = mk({B, S, S, C}, decoder_->dtype(), "decoder latent");
-      p->image = mk({B, f * S, f * S, 3}, decoder_->dtype(), "decoded image");
-      p->rgba = mk({B, f * S, f * S, 4}, DType::U8, "rgba image");
-    }
     if (ops_.device() == Device::CUDA) {
       for (int i = 0; i <= r.steps; ++i) p->events.push_back(std::make_unique<CudaEvent>());
-      p->dec_begin = std::make_unique<CudaEvent>();
-      p->dec_end = std::make_unique<CudaEvent>();
     }
     plan_ = std::move(p);
   }
   Plan& p = *plan_;
-  if (decoder_ && r.decode && !p.rgba.defined()) {  // same key, decoding newly requested
-    const int64_t f = decoder_->upscale(), S = c.input_size;
-    p.dec_latent = Tensor::empty({p.B, S, S, c.in_channels}, decoder_->dtype(), arena_, MemCategory::Activations,
-                                 "generator decoder latent");
-    p.image = Tensor::empty({p.B, f * S, f * S, 3}, decoder_->dtype(), arena_, MemCategory::Activations,
-                            "generator decoded image");
-    p.rgba = Tensor::empty({p.B, f * S, f * S, 4}, DType::U8, arena_, MemCategory::Activations, "generator rgba");
-  }
-
   // Per-request inputs, copied in before the first step (outside any graph).
   Tensor labels = Tensor::zeros({p.Bm}, DType::I32);
   for (int64_t b = 0; b < p.Bm; ++b)
@@ -225,6 +218,52 @@ void Generator::precompute_conditioning(const GenerateRequest& r) {
   ops_.synchronize();  // the temporaries above are freed on return
 }
 
+double Generator::prepare_decoder(int64_t B) {
+  const DitConfig& c = dit_.config();
+  auto* cuda = ops_.device() == Device::CUDA ? dynamic_cast<CudaOps*>(&ops_) : nullptr;
+  if (!decode_ || decode_->B != B) {
+    if (decode_) {
+      ops_.synchronize();
+      decode_.reset();
+    }
+    auto d = std::make_unique<DecodePlan>();
+    d->B = B;
+    const int64_t f = decoder_->upscale(), S = c.input_size;
+    auto mk = [&](const Shape& s, DType dt, const char* what) {
+      return Tensor::empty(s, dt, arena_, MemCategory::Activations, cat("generator ", what));
+    };
+    d->latent = mk({B, S, S, c.in_channels}, decoder_->dtype(), "decoder latent");
+    d->image = mk({B, f * S, f * S, 3}, decoder_->dtype(), "decoded image");
+    d->rgba = mk({B, f * S, f * S, 4}, DType::U8, "rgba image");
+    d->key = cat("decode/", decoder_->name(), "/B=", B);
+    d->graph.set_enabled(options_.use_graphs && cuda);
+    if (cuda) {
+      d->graph.set_epoch_source([cuda] { return cuda->scratch_epoch(); });
+      d->begin = std::make_unique<CudaEvent>();
+      d->end = std::make_unique<CudaEvent>();
+    }
+    decode_ = std::move(d);
+  }
+  DecodePlan& d = *decode_;
+  if (d.warm || !cuda) return 0.0;  // the CPU backend has nothing to warm up: no graphs, no algorithm search
+  // One decode of a zero latent outside every timed region: the decoder plans its buffers, cuDNN chooses
+  // its algorithms (and grows the scratch), lazily loaded kernel modules load; then the capture.
+  const auto t0 = Clock::now();
+  ops_.fill(d.latent, 0.0f);
+  if (d.graph.enabled()) d.graph.prepare(d.key, cuda->stream(), [&] { decode_work(); });
+  else decode_work();
+  ops_.synchronize();
+  d.warm = true;
+  return ms_since(t0);
+}
+
+// Decoder + RGBA8 conversion of decode_->latent: the decoder's graph.
+void Generator::decode_work() {
+  DecodePlan& d = *decode_;
+  decoder_->decode(ops_, d.latent, d.image);
+  ops_.to_rgba8(d.image, d.rgba);
+}
+
 void Generator::run_step() {
   Plan& p = *plan_;
   if (p.precomputed) {
@@ -269,11 +308,13 @@ GenerateResult Generator::generate(const GenerateRequest& r, const StepCallback&
   arena_.reset_peaks();
   prepare(r);
   Plan& p = *plan_;
+  GenerateResult res;
+  // Before the first step, so the decoder's scratch growth (cuDNN workspace) precedes the step's capture.
+  if (r.decode && decoder_) res.decode_warmup_ms = prepare_decoder(p.B);
   CudaOps* cuda = ops_.device() == Device::CUDA ? dynamic_cast<CudaOps*>(&ops_) : nullptr;
   BLR_CHECK(ops_.device() != Device::CUDA || cuda, "Generator: CUDA backend is not a CudaOps");
   cudaStream_t stream = cuda ? cuda->stream() : nullptr;
 
-  GenerateResult res;
   res.step_ms.reserve(p.K);
   std::vector<double> host_ms(p.K, 0.0);
   // Reports step s (waits for it on the CUDA backend); false = cancel.
@@ -330,19 +371,23 @@ GenerateResult Generator::generate(const GenerateRequest& r, const StepCallback&
   res.sampling_ms = ms_since(t_sampling);
 
   if (!res.cancelled && r.decode && decoder_) {
+    DecodePlan& d = *decode_;
+    // A scratch buffer that grew during sampling invalidates the captured decode: capture it again here,
+    // untimed (capturing executes nothing).
+    if (cuda && d.graph.enabled()) d.graph.prepare(d.key, stream, [&] { decode_work(); });
     const auto t0 = Clock::now();
-    if (cuda) p.dec_begin->record(stream);
-    ops_.copy(p.x, p.dec_latent);
-    decoder_->decode(ops_, p.dec_latent, p.image);
-    ops_.to_rgba8(p.image, p.rgba);
+    if (cuda) d.begin->record(stream);
+    ops_.copy(p.x, d.latent);  // f32 sampler latent -> the decoder's dtype
+    if (cuda) d.graph.run(d.key, stream, [&] { decode_work(); });
+    else decode_work();
     if (cuda) {
-      p.dec_end->record(stream);
-      p.dec_end->synchronize();
-      res.decode_ms = CudaEvent::elapsed_ms(*p.dec_begin, *p.dec_end);
+      d.end->record(stream);
+      d.end->synchronize();
+      res.decode_ms = CudaEvent::elapsed_ms(*d.begin, *d.end);
     } else {
       res.decode_ms = ms_since(t0);
     }
-    res.rgba = p.rgba.to_host();
+    res.rgba = d.rgba.to_host();
   }
   res.latent = p.x.to_host();
   res.total_ms = ms_since(t_start);

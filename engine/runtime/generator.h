@@ -11,6 +11,11 @@
 // graph replay. The adaLN modulations of all steps can be precomputed in one GEMM before the first step
 // (GeneratorOptions::precompute_conditioning); each step then only gathers its row. Previews map the predicted clean latent x0 to RGB with a fixed 4→3 linear map
 // (latent_preview.h) outside the graph, double-buffered into pinned host memory.
+// The decoder runs as a second CUDA graph (decode + RGBA8 conversion) over buffers kept per batch size
+// across requests. It is warmed up before the first step of the first request of a batch size — one
+// eager decode (the decoder plans its buffers, cuDNN picks its algorithms, kernel modules load) and the
+// capture — so GenerateResult::decode_ms is a replay of a captured graph, and the one-time cost is
+// reported apart as decode_warmup_ms.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +84,10 @@ struct GenerateResult {
   std::vector<double> step_ms;
   double sampling_ms = 0, decode_ms = 0, total_ms = 0;
   double conditioning_ms = 0;  // precomputing every step's modulation (part of sampling_ms); 0 when off
+  // decode_ms: device time (CUDA events) of latent copy + decoder + RGBA8, a graph replay on the CUDA
+  // backend with graphs on. decode_warmup_ms: host time of the decoder's one-time warm-up (eager planning
+  // decode, algorithm search, capture) when this request did it; 0 otherwise. Part of total_ms only.
+  double decode_warmup_ms = 0;
   int steps_done = 0;
   bool cancelled = false;
   MemoryReport memory;        // the arena after the run, peaks included
@@ -114,11 +123,17 @@ class Generator {
   void inject_noise(Tensor host_noise);
 
   size_t graph_captures() const;  // how many CUDA graphs were captured (tests check one per shape)
+  size_t decode_graph_captures() const;  // the same for the decoder's graph
   const DitModel& dit() const { return dit_; }
 
  private:
   struct Plan;
+  struct DecodePlan;
   void prepare(const GenerateRequest& request);
+  // Decoder buffers for B images (kept while B stays the same) and, the first time, the warm-up;
+  // returns the warm-up's host milliseconds (0 when already warm).
+  double prepare_decoder(int64_t B);
+  void decode_work();
   void precompute_conditioning(const GenerateRequest& request);
   void run_step();
   void enqueue_preview(int slot);
@@ -129,6 +144,7 @@ class Generator {
   Arena& arena_;
   GeneratorOptions options_;
   std::unique_ptr<Plan> plan_;
+  std::unique_ptr<DecodePlan> decode_;
   Tensor injected_latent_, injected_noise_;
 };
 

@@ -40,6 +40,21 @@ void GraphRunner::run(const std::string& key, cudaStream_t stream, const std::fu
     work();
     return;
   }
+  capture(e, stream, work);
+  BLR_CUDA_CHECK(cudaGraphLaunch(e.exec, stream));
+}
+
+void GraphRunner::prepare(const std::string& key, cudaStream_t stream, const std::function<void()>& work) {
+  if (!enabled_) return;
+  Entry& e = graphs_[key];
+  if (e.runs++ == 0) work();  // planning run
+  const uint64_t epoch = epoch_source_ ? epoch_source_() : 0;
+  if (e.exec && e.epoch == epoch) return;
+  destroy(e);
+  capture(e, stream, work);
+}
+
+void GraphRunner::capture(Entry& e, cudaStream_t stream, const std::function<void()>& work) {
   // Thread-local capture: other threads (the studio's other worker) may keep using CUDA meanwhile.
   BLR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   try {
@@ -55,7 +70,6 @@ void GraphRunner::run(const std::string& key, cudaStream_t stream, const std::fu
   BLR_CUDA_CHECK(cudaGraphInstantiate(&e.exec, e.graph, 0));
   e.epoch = epoch_source_ ? epoch_source_() : 0;
   ++captures_;
-  BLR_CUDA_CHECK(cudaGraphLaunch(e.exec, stream));
 }
 
 }  // namespace blr

@@ -24,6 +24,11 @@ class GraphRunner {
 
   // Enqueues `work` on `stream` (asynchronously). With graphs disabled, always eager.
   void run(const std::string& key, cudaStream_t stream, const std::function<void()>& work);
+  // Readies `key` so that the next run() only replays: the eager planning run if the key never ran (it
+  // executes `work`), then capture and instantiation (which do not execute it) if there is no graph or
+  // its memory epoch is stale. Nothing when a current graph exists; nothing with graphs disabled. For
+  // warming a piece of work up, or re-capturing it, outside a timed region.
+  void prepare(const std::string& key, cudaStream_t stream, const std::function<void()>& work);
   void set_enabled(bool enabled) { enabled_ = enabled; }
   // A captured graph bakes in every device address it touches. When memory it may use is reallocated
   // (CudaOps scratch growing for a larger request), the source's value changes and every graph is
@@ -43,6 +48,7 @@ class GraphRunner {
     uint64_t epoch = 0;
   };
   static void destroy(Entry& e);
+  void capture(Entry& e, cudaStream_t stream, const std::function<void()>& work);
   std::map<std::string, Entry> graphs_;
   std::function<uint64_t()> epoch_source_;
   bool enabled_ = true;

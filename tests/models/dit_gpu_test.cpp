@@ -173,6 +173,48 @@ TEST(DitGpu, GraphReplayEqualsEagerAndSeedsAreDeterministic) {
   EXPECT_EQ(g1.step_ms.size(), 12u);
 }
 
+// The decoder is warmed up (eager planning decode + capture) by the first request of a batch size, outside
+// decode_ms; later requests of that batch size — even with another step count and sampler, i.e. a new
+// sampling plan — replay the same decode graph; and the replayed decode gives the eager decode's bytes.
+TEST(DitGpu, DecoderIsWarmedOnceAndReplayedAsAGraph) {
+  BLR_REQUIRE_CUDA();
+  Arena dev(Device::CUDA, "cuda");
+  CudaOps cuda(dev);
+  const DitModel m = load(Checkpoint::open(tiny("dit_tiny.safetensors")), DType::BF16, dev);
+  PreviewDecoder dec(dev, DType::BF16);
+  Generator gen(cuda, m, &dec, dev);
+  GenerateRequest r;
+  r.classes = {3, 7};
+  r.seed = 5;
+  r.steps = 4;
+  const GenerateResult first = gen.generate(r);
+  EXPECT_GT(first.decode_warmup_ms, 0.0) << "the first request of a batch size must warm the decoder up";
+  const size_t captures = gen.decode_graph_captures();
+  EXPECT_GE(captures, 1u) << "the decode must run as a captured graph";
+  r.steps = 6;
+  r.sampler = SamplerKind::DDIM;
+  const GenerateResult second = gen.generate(r);
+  EXPECT_EQ(second.decode_warmup_ms, 0.0) << "a second request of the same batch size warmed the decoder again";
+  EXPECT_EQ(gen.decode_graph_captures(), captures) << "a new sampling plan re-captured the decode graph";
+  EXPECT_GT(second.decode_ms, 0.0);
+
+  GeneratorOptions eo;
+  eo.use_graphs = false;
+  Generator eager(cuda, m, &dec, dev, eo);
+  const GenerateResult e = eager.generate(r);
+  ASSERT_TRUE(second.rgba.defined() && e.rgba.defined());
+  ASSERT_EQ(std::memcmp(second.latent.data(), e.latent.data(), e.latent.nbytes()), 0)
+      << "graph and eager sampling differ: " << test::compare(second.latent, e.latent).str();
+  EXPECT_EQ(std::memcmp(second.rgba.data(), e.rgba.data(), e.rgba.nbytes()), 0)
+      << "graph-replayed and eager decodes of the same latent differ";
+
+  r.classes = {1, 2, 3};  // another batch size: new decoder buffers, warmed up again
+  const GenerateResult third = gen.generate(r);
+  EXPECT_GT(third.decode_warmup_ms, 0.0) << "a new batch size must warm its decoder buffers up";
+  ASSERT_TRUE(third.rgba.defined());
+  EXPECT_EQ(third.rgba.dim(0), 3);
+}
+
 TEST(DitGpu, TinyGuidedDdpmTrajectoryMatchesGolden) {
   BLR_REQUIRE_CUDA();
   Arena dev(Device::CUDA, "cuda");

@@ -1,6 +1,6 @@
 // CUDA vs CPU parity for the normalisation family: add_layer_norm (plain, affine, adaLN modulation, with a
 // residual add with and without gate, strided views, in place), modulate, gated_add and group_norm (+ SiLU),
-// over shapes that hit every kernel path (warp-per-row tiles R = 1..8, block-per-row, the scalar fallback
+// over shapes that hit every kernel path (warp-per-row tiles R = 1..6, block-per-row, the scalar fallback
 // for odd C or misaligned views; GroupNorm vector widths 1/2/4/8 and the wide-row path) in f32, f16, bf16.
 #include <cmath>
 #include <vector>
@@ -16,15 +16,21 @@ struct LnCase {
   int64_t B, N, C;
 };
 
-// Shapes chosen for the kernel paths (16-byte vectors: 4 f32 / 8 f16,bf16 channels):
+// Shapes chosen for the kernel paths (16-byte vectors: 4 f32 / 8 f16,bf16 channels; warp path for
+// C/V <= 192 vectors with tiles R = 1..6, block path (R = 4, <= 512 threads) up to 2048 vectors, then the
+// scalar fallback):
 const std::vector<LnCase> kLnShapes = {
     {1, 1, 1},     {1, 1, 7},     {2, 3, 5},      // scalar fallback, tiny
-    {1, 4, 64},    {3, 5, 128},   {2, 7, 256},    // warp path, R = 1/2
-    {2, 197, 768},                                // ViT-B (bf16: R = 3)
-    {2, 256, 1152},                               // DiT-XL/2 (bf16: R = 5; f32: block path)
+    {1, 4, 64},    {3, 5, 128},   {2, 7, 256},    // warp path, R = 1/2 (f32: 2/2/...)
+    {1, 197, 768}, {2, 197, 768},                 // ViT-B (bf16: R = 3; f32: R = 6); odd row count
+    {2, 256, 1152},                               // DiT-XL/2 (bf16: R = 5; f32: block path, 96 threads)
+    {1, 3, 776},                                  // f32: first block-path row (194 vectors)
     {1, 9, 1000},  {1, 3, 1153},                  // not a multiple of 8 / odd
-    {2, 3, 2048},  {2, 3, 2056},  {1, 2, 4104},   // last warp tile, first block-path rows
-    {1, 2, 16384}, {1, 2, 40000}, {1, 1, 70001},  // largest block-path row (f32), scalar fallback
+    {1, 3, 1536},  {1, 3, 1544},                  // bf16/f16: last warp tile (R = 6), first block-path row
+    {2, 3, 2048},  {2, 3, 2056},  {1, 2, 4104},   // block path
+    {1, 2, 8192},  {1, 2, 8200},                  // f32: largest block-path row, then the scalar fallback
+    {1, 2, 16384}, {1, 2, 16392},                 // bf16/f16: largest block-path row, then the fallback
+    {1, 2, 40000}, {1, 1, 70001},                 // scalar fallback
 };
 
 // Random inputs of one case, as host f32 (the CPU sees them rounded through the dtype, like the GPU).
@@ -47,11 +53,13 @@ LnInputs ln_inputs(const LnCase& s, uint64_t seed) {
   return in;
 }
 
-enum class LnVariant { Plain, Affine, Modulate, ResidualAffine, GatedResidualModulate };
+enum class LnVariant { Plain, Affine, WeightOnly, Modulate, GatedResidual, ResidualAffine, GatedResidualModulate };
 const char* variant_name(LnVariant v) {
   switch (v) {
     case LnVariant::Plain: return "plain";
     case LnVariant::Affine: return "affine";
+    case LnVariant::WeightOnly: return "weight only";
+    case LnVariant::GatedResidual: return "gated residual";
     case LnVariant::Modulate: return "modulate";
     case LnVariant::ResidualAffine: return "residual+affine";
     case LnVariant::GatedResidualModulate: return "gated residual+modulate";
@@ -60,7 +68,8 @@ const char* variant_name(LnVariant v) {
 }
 
 TEST_F(NormParity, AddLayerNormMatchesCpuOnEveryPathAndDtype) {
-  const LnVariant variants[] = {LnVariant::Plain, LnVariant::Affine, LnVariant::Modulate, LnVariant::ResidualAffine,
+  const LnVariant variants[] = {LnVariant::Plain,         LnVariant::Affine,         LnVariant::WeightOnly,
+                                LnVariant::Modulate,      LnVariant::GatedResidual,  LnVariant::ResidualAffine,
                                 LnVariant::GatedResidualModulate};
   uint64_t seed = 100;
   for (const LnCase& s : kLnShapes) {
@@ -70,9 +79,10 @@ TEST_F(NormParity, AddLayerNormMatchesCpuOnEveryPathAndDtype) {
                                      dtype_name(dt));
         SCOPED_TRACE(what);
         const LnInputs in = ln_inputs(s, seed += 10);
-        const bool residual = v == LnVariant::ResidualAffine || v == LnVariant::GatedResidualModulate;
-        const bool gated = v == LnVariant::GatedResidualModulate;
+        const bool gated = v == LnVariant::GatedResidual || v == LnVariant::GatedResidualModulate;
+        const bool residual = gated || v == LnVariant::ResidualAffine || v == LnVariant::WeightOnly;
         const bool affine = v == LnVariant::Affine || v == LnVariant::ResidualAffine;
+        const bool weight_only = v == LnVariant::WeightOnly;
         const bool modulate = v == LnVariant::Modulate || v == LnVariant::GatedResidualModulate;
         // CPU on the dtype-rounded inputs.
         Tensor cx = rounded(in.x, dt), cd = rounded(in.delta, dt), cg = rounded(in.gate, dt);
@@ -82,6 +92,7 @@ TEST_F(NormParity, AddLayerNormMatchesCpuOnEveryPathAndDtype) {
         NormParams cp;
         cp.eps = 1e-6f;
         if (affine) cp.weight = &cw, cp.bias = &cb;
+        if (weight_only) cp.weight = &cw;
         if (modulate) cp.shift = &csh, cp.scale = &csc;
         cpu_.add_layer_norm(cx, residual ? &cd : nullptr, gated ? &cg : nullptr, cp, cy);
         // GPU.
@@ -91,6 +102,7 @@ TEST_F(NormParity, AddLayerNormMatchesCpuOnEveryPathAndDtype) {
         NormParams gp;
         gp.eps = 1e-6f;
         if (affine) gp.weight = &gw, gp.bias = &gb;
+        if (weight_only) gp.weight = &gw;
         if (modulate) gp.shift = &gsh, gp.scale = &gsc;
         gpu_->add_layer_norm(gx, residual ? &gd : nullptr, gated ? &gg : nullptr, gp, gy);
         expect_close(gy, cy, default_tolerance(dt), what + ": y");
@@ -101,6 +113,47 @@ TEST_F(NormParity, AddLayerNormMatchesCpuOnEveryPathAndDtype) {
           expect_equal(gx, rounded(in.x, dt), what + ": x must be untouched without delta");
         }
       }
+    }
+  }
+}
+
+// The model shapes at the batch sizes the benchmarks run — DiT-XL/2 with 8 guided images ([16, 256, 1152],
+// gated residual + modulation by strided chunks of one adaLN row, as in every DiT block) and ViT-B at batch
+// 32 ([32, 197, 768], residual + affine) — so grids of thousands of rows, several waves of blocks and the
+// per-sample indexing of many samples are covered, not only the 1-2 sample cases above.
+TEST_F(NormParity, AddLayerNormAtBenchmarkBatchSizes) {
+  struct Case {
+    int64_t B, N, C;
+    bool dit;
+  };
+  for (const Case& s : {Case{16, 256, 1152, true}, Case{32, 197, 768, false}}) {
+    for (DType dt : float_dtypes()) {
+      const std::string what = cat(s.dit ? "DiT" : "ViT", " add_layer_norm [", s.B, ",", s.N, ",", s.C, "] ",
+                                   dtype_name(dt));
+      SCOPED_TRACE(what);
+      const Tensor hx = random_tensor({s.B, s.N, s.C}, 41, 1.5f), hd = random_tensor({s.B, s.N, s.C}, 42),
+                   hada = random_tensor({s.B, 6 * s.C}, 43, 0.4f), hw = random_tensor({s.C}, 44, 0.3f),
+                   hb = random_tensor({s.C}, 45, 0.3f);
+      Tensor cx = rounded(hx, dt), cd = rounded(hd, dt);
+      const Tensor cada = rounded(hada, dt), cw = rounded(hw, dt), cb = rounded(hb, dt);
+      const Tensor csh = cada.slice(1, 3 * s.C, 4 * s.C), csc = cada.slice(1, 4 * s.C, 5 * s.C),
+                   cg = cada.slice(1, 2 * s.C, 3 * s.C);
+      Tensor cy = Tensor::zeros({s.B, s.N, s.C});
+      NormParams cp;
+      if (s.dit) cp.shift = &csh, cp.scale = &csc;
+      else cp.weight = &cw, cp.bias = &cb;
+      cpu_.add_layer_norm(cx, &cd, s.dit ? &cg : nullptr, cp, cy);
+      Tensor gx = up(hx, dt), gd = up(hd, dt);
+      const Tensor gada = up(hada, dt), gw = up(hw, dt), gb = up(hb, dt);
+      const Tensor gsh = gada.slice(1, 3 * s.C, 4 * s.C), gsc = gada.slice(1, 4 * s.C, 5 * s.C),
+                   gg = gada.slice(1, 2 * s.C, 3 * s.C);
+      Tensor gy = dev({s.B, s.N, s.C}, dt);
+      NormParams gp;
+      if (s.dit) gp.shift = &gsh, gp.scale = &gsc;
+      else gp.weight = &gw, gp.bias = &gb;
+      gpu_->add_layer_norm(gx, &gd, s.dit ? &gg : nullptr, gp, gy);
+      expect_close(gy, cy, default_tolerance(dt), what + ": y");
+      expect_close(gx, cx, default_tolerance(dt), what + ": updated x");
     }
   }
 }
