@@ -1,6 +1,5 @@
 // BLAST stage 1 (z_k = Σ_j s_kj ⊙ (x_j·V_jᵀ), see blr_blast.h) for one (token tile × rank slice), as a
-// device function shared by the stand-alone stage-1 kernel (blr_blast.cu, one tile per CTA) and the
-// single-launch BLR layer kernel (blr_onelaunch.cu).
+// device function of the stage-1 kernel (blr_blast.cu, one tile per CTA).
 //
 // The CTA runs the tensor-core mainloop over b segments (segment j: K = i/b columns of x against V_j's BN
 // rows). At the end of each segment the warps park y_j in shared memory (fp32 or 16-bit; rows padded so
