@@ -40,8 +40,7 @@ __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastPa
   extern __shared__ __align__(128) char smem[];
   if (p.wait_first) tile::pdl_wait();  // first kernel of a layer under PDL: nothing may be read before this
   tile::pdl_launch_dependents();
-  const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
-  Tile::run(p, tile_m, tile_n, smem, [] { tile::pdl_wait(); });
+  Tile::run_tiles(p, smem, [] { tile::pdl_wait(); });
 }
 
 template <typename T, int BM, int BN>
@@ -148,6 +147,7 @@ struct Choice {
   int smem = 0;
   int simt_tile = 32;
   unsigned m_tiles = 0, n_tiles = 0;
+  unsigned ctas = 0;  // grid size: tensor-core CTAs loop over tiles (at most what is resident at once)
 };
 
 bool args_sane(const BlastStage1Args& a) {
@@ -191,11 +191,13 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
         tc.groups = c.groups;
         tc.eff = c.eff;
         tc.extra_cycles = static_cast<double>(a.b) * a.b * c.bm * c.bn / 64.0;  // the mix: ~half the FMA rate
+        tc.persistent = true;
         const double est = launch::estimate_cycles(tc, info.occupancy, caps.sms);
         if (est < best) {
           best = est;
           ch.cfg = c;
           ch.tc = true;
+          ch.ctas = static_cast<unsigned>(std::min<long long>(tc.tiles, static_cast<long long>(info.occupancy) * caps.sms));
         }
       }
     }
@@ -210,19 +212,20 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
     ch.smem = a.b * ch.simt_tile * ch.simt_tile * 4;
     ch.m_tiles = static_cast<unsigned>((a.M + ch.simt_tile - 1) / ch.simt_tile);
     ch.n_tiles = static_cast<unsigned>((a.r + ch.simt_tile - 1) / ch.simt_tile);
+    ch.ctas = ch.m_tiles * ch.n_tiles;
   }
   return ch;
 }
 
 BlastParams make_params(const BlastStage1Args& a, const Choice& ch, const BlrLaunch& l) {
-  return detail::make_blast_params(a, static_cast<int>(ch.n_tiles), l.wait_first);
+  return detail::make_blast_params(a, static_cast<int>(ch.m_tiles), static_cast<int>(ch.n_tiles), l.wait_first);
 }
 
 }  // namespace
 
 namespace detail {
 
-BlastParams make_blast_params(const BlastStage1Args& a, int n_tiles, bool wait_first) {
+BlastParams make_blast_params(const BlastStage1Args& a, int m_tiles, int n_tiles, bool wait_first) {
   BlastParams p{};
   p.x = a.x;
   p.ldx = a.M <= 1 ? static_cast<long long>(a.b) * a.ib : a.ldx;
@@ -233,6 +236,7 @@ BlastParams make_blast_params(const BlastStage1Args& a, int n_tiles, bool wait_f
   p.b = a.b;
   p.r = static_cast<int>(a.r);
   p.ib = static_cast<int>(a.ib);
+  p.m_tiles = m_tiles;
   p.n_tiles = n_tiles;
   p.vec_store = a.r % 4 == 0 && (reinterpret_cast<uintptr_t>(a.z) & 7u) == 0;
   p.wait_first = wait_first ? 1 : 0;
@@ -261,7 +265,7 @@ cudaError_t blast_stage1(const BlastStage1Args& a, const BlrLaunch& l, cudaStrea
     using T = decltype(tag);
     const Choice ch = choose<T>(a, l);
     const BlastParams p = make_params(a, ch, l);
-    const dim3 grid(ch.m_tiles * ch.n_tiles);
+    const dim3 grid(ch.ctas);
     if (ch.tc) return launch::launch(ch.cfg.kernel, grid, dim3(ch.cfg.warps * 32), ch.smem, stream, l.pdl, p);
     auto kernel = ch.simt_tile == 32 ? &blast_stage1_simt_kernel<T, 32, 32> : &blast_stage1_simt_kernel<T, 16, 16>;
     const launch::KernelInfo info = launch::kernel_info(reinterpret_cast<const void*>(kernel), simt::kThreads, ch.smem);
@@ -278,13 +282,16 @@ std::string blast_stage1_plan(const BlastStage1Args& a, const BlrLaunch& l) {
   dispatch_dtype(a.dt, [&](auto tag) -> cudaError_t {
     using T = decltype(tag);
     const Choice ch = choose<T>(a, l);
-    char buf[160];
-    const unsigned ctas = ch.m_tiles * ch.n_tiles;
+    char buf[200];
+    const unsigned tiles = ch.m_tiles * ch.n_tiles;
+    char grid[64];
+    if (ch.ctas < tiles) std::snprintf(grid, sizeof grid, "%u tiles on %u CTAs", tiles, ch.ctas);
+    else std::snprintf(grid, sizeof grid, "%u CTAs", tiles);
     if (ch.tc)
-      std::snprintf(buf, sizeof buf, "tc-mix %s w%d s%d smem %dK (%u CTAs)%s", ch.cfg.name, ch.cfg.warps,
-                    ch.cfg.stages, (ch.smem + 1023) / 1024, ctas, launch::pdl_tag(l.pdl, l.wait_first));
+      std::snprintf(buf, sizeof buf, "tc-mix %s w%d s%d smem %dK (%s)%s", ch.cfg.name, ch.cfg.warps, ch.cfg.stages,
+                    (ch.smem + 1023) / 1024, grid, launch::pdl_tag(l.pdl, l.wait_first));
     else
-      std::snprintf(buf, sizeof buf, "simt-mix %dx%d (%u CTAs)%s", ch.simt_tile, ch.simt_tile, ctas,
+      std::snprintf(buf, sizeof buf, "simt-mix %dx%d (%u CTAs)%s", ch.simt_tile, ch.simt_tile, tiles,
                     launch::pdl_tag(l.pdl, l.wait_first));
     out = buf;
     return cudaSuccess;

@@ -84,7 +84,9 @@ struct TileCost {
   int ring = 1;              // 64-wide k-tiles of copies one warp group keeps in flight (stages − 1)
   int groups = 1;            // warp groups of the CTA, each with its own ring
   double eff = 0.5;          // relative mma throughput of the tile (ldmatrix reuse per warp)
-  double extra_cycles = 0;   // per-CTA work after the mainloop that overlaps nothing (BLAST's S mix)
+  double extra_cycles = 0;   // per-CTA work after the mainloop that overlaps its own copies (BLAST's S mix)
+  bool persistent = false;   // CTAs loop over tiles and fill the next tile's ring during the mix: one
+                             // pipeline fill per CTA instead of one per tile
 };
 
 // Estimated cycles for a grid of such CTAs on `sms` SMs holding `occ` CTAs each. The device runs showed
@@ -111,6 +113,7 @@ inline double estimate_cycles(const TileCost& t, int occ, int sms) {
   const double load = std::max(kLatency + per_sm * bytes / kSmBytesPerClk, trips * kLatency);
   const double math = kLatency + per_sm * 2.0 * t.bm * t.bn * static_cast<double>(t.k_total) / (2048.0 * t.eff);
   const double wave = std::max(load, math) + per_sm * t.extra_cycles + 500.0;
+  if (t.persistent) return kLatency + static_cast<double>(waves) * (wave - kLatency);
   return static_cast<double>(waves) * wave;
 }
 

@@ -266,76 +266,106 @@ struct TcCore {
     }
   };
 
-  // Runs this group's segments (of K each, out of nseg). After the last k-tile of segment s, hook(s, acc)
-  // is called; acc is then zeroed unless it was the group's last segment (so a one-segment GEMM leaves its
-  // result in acc). On return all of the group's copies have landed and its threads are past their last
-  // read of the pipeline buffers (smem reusable after a barrier covering the readers).
-  // wait_a() runs (in every thread of the group) after the weight prologue and before the first read of A:
-  // griddepcontrol.wait for kernels launched under PDL, nothing when A is known to be ready.
-  template <class Hook, class WaitA>
-  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g, Acc& acc,
-                             Hook&& hook, WaitA&& wait_a) {
-    const int tid = g.tid, lane = tid & 31, warp = tid >> 5;
-    const int wm0 = (warp / WN) * kWarpM, wn0 = (warp % WN) * kWarpN;
-    const uint32_t s0 = smem_addr(smem);
-    const int kt_per_seg = (K + kBK - 1) / kBK;
-    const int my_segs = g.seg_start < nseg ? (nseg - g.seg_start + g.seg_step - 1) / g.seg_step : 0;
-    const int total = my_segs * kt_per_seg;
-    const TileLoader<BM, kThreads> la(A, tid);
-    const TileLoader<BN, kThreads> lb(B, tid);
-    // Moving from the end of one segment's k range (kt_per_seg·kBK elements on) to the start of the
-    // group's next segment.
-    const long long a_seg_step = static_cast<long long>(g.seg_step) * A.seg_bytes;
-    const long long b_seg_step = static_cast<long long>(g.seg_step) * B.seg_bytes;
-    const int k_end = kt_per_seg * kBK;
-    const Cursor first{0, g.seg_start * A.seg_bytes, g.seg_start * B.seg_bytes};
+  // What one group's pass over its segments needs: the copies each thread issues, the step from one of
+  // the group's segments to the next, and how many k-tiles there are. Cheap to build (a few integer ops),
+  // so the prologue and the mainloop each build their own.
+  struct Plan {
+    TileLoader<BM, kThreads> la;
+    TileLoader<BN, kThreads> lb;
+    long long a_seg_step, b_seg_step;  // from the end of one segment's k range to the group's next segment
+    Cursor first;
+    int K, k_end, kt_per_seg, my_segs, total;
+    __device__ Plan(const Operand& A, const Operand& B, int K_, int nseg, const Group& g)
+        : la(A, g.tid), lb(B, g.tid) {
+      K = K_;
+      kt_per_seg = (K + kBK - 1) / kBK;
+      k_end = kt_per_seg * kBK;
+      my_segs = g.seg_start < nseg ? (nseg - g.seg_start + g.seg_step - 1) / g.seg_step : 0;
+      total = my_segs * kt_per_seg;
+      a_seg_step = static_cast<long long>(g.seg_step) * A.seg_bytes;
+      b_seg_step = static_cast<long long>(g.seg_step) * B.seg_bytes;
+      first = Cursor{0, g.seg_start * A.seg_bytes, g.seg_start * B.seg_bytes};
+    }
+    __device__ void next(Cursor& c) const { c.next(K, k_end, a_seg_step, b_seg_step); }
+  };
 
-    // Prologue: weights (B) first, then wait for the producer of A, then A. Commit group s then holds
-    // A(s) (and group 0 all prologue B tiles), so "group t complete" still means "tile t complete".
-    {
-      Cursor c = first;
+  // Issues the first STAGES-1 k-tiles of the group's pass: weights (B) first, then wait_a() (in every
+  // thread of the group: griddepcontrol.wait for kernels launched under PDL, nothing when A is known to
+  // be ready), then A. Commit group s holds A(s) (and group 0 all prologue B tiles), so "group t complete"
+  // still means "tile t complete". The ring must be free: nothing of an earlier pass still in flight or
+  // unread (mainloop() ends that way).
+  template <class WaitA>
+  __device__ static void prologue(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g,
+                                  WaitA&& wait_a) {
+    const Plan pl(A, B, K, nseg, g);
+    const uint32_t s0 = smem_addr(smem);
+    Cursor c = pl.first;
 #pragma unroll 1
-      for (int s = 0; s < STAGES - 1 && s < total; ++s) {
-        lb.load(s0 + s * kStageBytes + kABytes, c.b_off, c.k0, K);
-        c.next(K, k_end, a_seg_step, b_seg_step);
-      }
+    for (int s = 0; s < STAGES - 1 && s < pl.total; ++s) {
+      pl.lb.load(s0 + s * kStageBytes + kABytes, c.b_off, c.k0, K);
+      pl.next(c);
     }
     wait_a();
-    Cursor ld = first;
+    c = pl.first;
 #pragma unroll 1
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < total) {
-        la.load(s0 + s * kStageBytes, ld.a_off, ld.k0, K);
-        ld.next(K, k_end, a_seg_step, b_seg_step);
+      if (s < pl.total) {
+        pl.la.load(s0 + s * kStageBytes, c.a_off, c.k0, K);
+        pl.next(c);
       }
       cp_async_commit();
     }
+  }
 
-    int ls = 0, kt = 0;                          // local segment and k-tile of tile t
-    uint32_t cs = s0;                            // stage of tile t
+  // The pass itself, after prologue() with the same arguments: runs this group's segments (of K each, out
+  // of nseg). After the last k-tile of segment s, hook(s, acc) is called; acc is then zeroed unless it was
+  // the group's last segment (so a one-segment GEMM leaves its result in acc). On return all of the
+  // group's copies have landed and its threads are past their last read of the ring (free for the next
+  // prologue; other smem reusable after a barrier covering the readers).
+  template <class Hook>
+  __device__ static void mainloop(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g,
+                                  Acc& acc, Hook&& hook) {
+    const Plan pl(A, B, K, nseg, g);
+    const int lane = g.tid & 31, warp = g.tid >> 5;
+    const int wm0 = (warp / WN) * kWarpM, wn0 = (warp % WN) * kWarpN;
+    const uint32_t s0 = smem_addr(smem);
+    Cursor ld = pl.first;  // where the prologue stopped
+#pragma unroll 1
+    for (int s = 0; s < STAGES - 1 && s < pl.total; ++s) pl.next(ld);
+
+    int ls = 0, kt = 0;                             // local segment and k-tile of tile t
+    uint32_t cs = s0;                               // stage of tile t
     uint32_t ns = s0 + (STAGES - 1) * kStageBytes;  // stage tile t + STAGES - 1 is loaded into
     const uint32_t s_last = s0 + (STAGES - 1) * kStageBytes;
-    for (int t = 0; t < total; ++t) {
+    for (int t = 0; t < pl.total; ++t) {
       cp_async_wait<STAGES - 2>();
       group_sync(g.bar);  // tile t visible to the group; everyone is done with the stage about to be refilled
-      if (t + STAGES - 1 < total) {
-        la.load(ns, ld.a_off, ld.k0, K);
-        lb.load(ns + kABytes, ld.b_off, ld.k0, K);
-        ld.next(K, k_end, a_seg_step, b_seg_step);
+      if (t + STAGES - 1 < pl.total) {
+        pl.la.load(ns, ld.a_off, ld.k0, K);
+        pl.lb.load(ns + kABytes, ld.b_off, ld.k0, K);
+        pl.next(ld);
       }
       cp_async_commit();
       compute_stage(cs, cs + kABytes, wm0, wn0, lane, acc);
       ns = cs;  // the stage just consumed is the next one to refill
       cs = cs == s_last ? s0 : cs + kStageBytes;
-      if (++kt == kt_per_seg) {
+      if (++kt == pl.kt_per_seg) {
         hook(g.seg_start + ls * g.seg_step, acc);
-        if (ls + 1 < my_segs) zero(acc);
+        if (ls + 1 < pl.my_segs) zero(acc);
         kt = 0;
         ++ls;
       }
     }
     cp_async_wait<0>();
     group_sync(g.bar);
+  }
+
+  // prologue() + mainloop().
+  template <class Hook, class WaitA>
+  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g, Acc& acc,
+                             Hook&& hook, WaitA&& wait_a) {
+    prologue(smem, A, B, K, nseg, g, static_cast<WaitA&&>(wait_a));
+    mainloop(smem, A, B, K, nseg, g, acc, static_cast<Hook&&>(hook));
   }
 
   // Waits as a kernel launched under programmatic dependent launch must before reading its producer's output.

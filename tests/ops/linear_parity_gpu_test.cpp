@@ -464,6 +464,36 @@ TEST(LinearParityGpu, EveryTileConfiguration) {
     }
 }
 
+// BLAST stage-1 CTAs loop over tiles when there are more tiles than fit on the GPU at once, filling the
+// next tile's ring while they mix the current one: enough tokens (40 per SM) that every tile shape gets
+// several tiles per CTA, with ragged last token tiles and rank slices, b = 3 and b = 9.
+TEST(LinearParityGpu, BlastStage1CtasLoopOverTiles) {
+  BLR_REQUIRE_CUDA();
+  int sms = 0;
+  BLR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  struct LoopCase {
+    int tile;
+    int64_t b, r;
+  };
+  const LoopCase cases[] = {{1, 3, 320}, {2, 9, 96}, {4, 9, 96}, {7, 3, 96}, {10, 9, 96}};
+  LinearParity t;
+  int i = 0;
+  for (const LoopCase& lc : cases) {
+    SCOPED_TRACE(cat("tile ", lc.tile));
+    BlrKernelOptions o;
+    o.stage1 = o.stage2 = BlrStagePath::TensorCore;
+    o.tile1 = lc.tile;
+    ScopedBlrKernelOptions scoped(o);
+    Case c{Variant::Blast, lc.b * 136, lc.b * 48, lc.b, lc.r, 40LL * sms + 13};
+    c.act = kActs[i % 4];
+    c.dt = i % 2 ? DType::F16 : DType::BF16;
+    t.check(c, {PathSpec{"forced tile", BlrStagePath::TensorCore, BlrStagePath::TensorCore}}, 16000 + i);
+    EXPECT_NE(last_linear_plan().find("tiles on"), std::string::npos)
+        << "expected fewer CTAs than tiles: " << last_linear_plan();
+    ++i;
+  }
+}
+
 // cuBLASLt stages on entries of its heuristic list other than the first (the sweep times them): each that
 // exists must compute the same layer; an index beyond the list must be refused with a clear error.
 TEST(LinearParityGpu, CublasLtAlgorithmChoicesAgree) {
