@@ -249,8 +249,8 @@ struct TcCore {
     }
   }
 
-  // Position of the next k-tile to load: local segment, first K element, and the byte offsets of that
-  // k-tile in A and B. Advanced by additions only.
+  // Position of the next k-tile to load: its first K element within its segment, and its byte offsets in
+  // A and B (segment·seg_bytes + 2·k0). Advanced by additions only.
   struct Cursor {
     int k0;
     long long a_off, b_off;
