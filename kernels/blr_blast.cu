@@ -3,7 +3,7 @@
 // Shape of the work: the S mixing couples all b input blocks of one (token, feature) pair but nothing
 // else, so a CTA takes a BM-token × BN-feature tile and runs the tensor-core mainloop over b segments
 // (segment j: K = i/b columns of x against V_j's BN rows). At the end of each segment the warps park y_j
-// in shared memory (fp32, rows padded by 4 floats so the mixing reads are conflict-free). Then every warp
+// in shared memory (rows padded so the mixing reads are conflict-free). Then every warp
 // mixes: a lane holds y_0..y_{b-1} of 2 rows × 4 features in registers (b <= BMAX, unrolled with guards)
 // and, for each output block k, reads s_k0..s_k{b-1} for its 4 features (8 distinct addresses per warp:
 // one shared-memory wavefront) and accumulates b² FMAs per element in fp32 before one rounding to the
@@ -11,10 +11,11 @@
 // batched U GEMM reads. Cost of the mixing: b²·r FMAs per token on CUDA cores (7% of the tensor-core MACs
 // for DiT b=9) — small next to the GEMM, and it needs no extra pass over memory.
 //
-// Tiles: 128×64 / 64×64 / 32×32 (fp32 y stash = b·BM·(BN+4)·4 bytes; b=9 at 64×64 takes ~157 KiB, so
-// b=9 gets 64×64 or 32×32 and small b can use 128×64). The cost model in blr_launch.cuh picks per shape.
+// Tiles (blast_configs below): 32×32 and 16×32 for few tokens, 64×64 and 128×64 for many, each with the
+// deepest cp.async ring its y stash (fp32, or the 16-bit storage type: y rounded once, as PyTorch's bf16
+// BLAST does) and S slice leave room for. The cost model in blr_launch.cuh picks per shape.
 // The SIMT kernel does the same with fp32 FMA and element-wise loads (f32 storage, odd shapes).
-// The tensor-core tile body lives in blr_blast_tile.cuh (the single-launch layer kernel reuses it).
+// The tensor-core tile body lives in blr_blast_tile.cuh.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -39,8 +40,7 @@ __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastPa
   extern __shared__ __align__(128) char smem[];
   if (p.wait_first) tile::pdl_wait();  // first kernel of a layer under PDL: nothing may be read before this
   tile::pdl_launch_dependents();
-  const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
-  Tile::run(p, tile_m, tile_n, smem, [] { tile::pdl_wait(); });
+  Tile::run_tiles(p, smem, [] { tile::pdl_wait(); });
 }
 
 template <typename T, int BM, int BN>
@@ -119,22 +119,24 @@ BlastTc make_blast(int id, const char* name, double eff) {
 
 template <typename T>
 const std::vector<BlastTc>& blast_configs() {
+  // Stage 1 is bound by the copies a CTA keeps in flight (docs/perf-notes/blr-kernels.md §9): every tile
+  // gets the deepest ring that its y stash and S slice leave room for. Few tokens: 32x32 / 16x32 tiles
+  // (enough CTAs for the SMs) whose warp groups each run a ring over their share of the b input blocks,
+  // together holding most of the CTA's K panel in flight; many tokens: 64x64 with a 16-bit stash and an
+  // 8-stage ring (128 KiB of copies in flight), or 128x64 for b <= 4. Smaller rings (ids 3, 5, 6) fit
+  // sm_87's 163 KiB and large b.
+  using F = float;
   static const std::vector<BlastTc> cfgs = {
-      // Big tiles for many tokens (throughput; stage 1 is then bound by L2->SM traffic, which falls with
-      // the tile size); small tiles for few tokens, where a CTA's serial K loop is latency-bound: deeper
-      // pipelines, and warp groups that take the input blocks in parallel.
-      make_blast<T, 128, 64, 4, 2, 4, 4, 1>(1, "128x64/b<=4", 0.80),  // warp 32x32
-      make_blast<T, 64, 64, 2, 4, 4, 4, 1>(2, "64x64/b<=4", 0.60),    // warp 32x16
-      make_blast<T, 32, 32, 2, 2, 8, 4, 1>(3, "32x32/b<=4", 0.40),    // warp 16x16
-      make_blast<T, 64, 64, 2, 4, 4, 16, 1>(4, "64x64/b<=16", 0.60),
-      make_blast<T, 32, 32, 2, 2, 8, 16, 1>(5, "32x32/b<=16", 0.40),
-      make_blast<T, 32, 32, 2, 2, 6, 4, 2>(6, "32x32/b<=4/2 groups", 0.40),
-      make_blast<T, 32, 32, 2, 2, 6, 4, 3>(7, "32x32/b<=4/3 groups", 0.40),
-      make_blast<T, 32, 32, 2, 2, 6, 16, 3>(8, "32x32/b<=16/3 groups", 0.40),
-      make_blast<T, 128, 64, 4, 2, 3, 16, 1, T>(9, "128x64/b<=16/16-bit stash", 0.80),  // b=9: 224 KiB
-      // As 9 with S kept in the storage type: the 10 KiB saved buy a 4th pipeline stage at b = 9 (one CTA
-      // per SM either way, so its K loop is latency-bound: 3 tiles in flight instead of 2).
-      make_blast<T, 128, 64, 4, 2, 4, 16, 1, T, T>(10, "128x64/b<=16/16-bit stash+S s4", 0.80),  // b=9: 220 KiB
+      make_blast<T, 128, 64, 4, 2, 4, 4, 1, T, F>(1, "128x64/b<=4 s4", 0.80),             // warp 32x32
+      make_blast<T, 64, 64, 2, 4, 8, 16, 1, T, T>(2, "64x64/b<=16 s8", 0.60),             // warp 32x16
+      make_blast<T, 64, 64, 2, 4, 4, 16, 1, T, T>(3, "64x64/b<=16 s4", 0.60),
+      make_blast<T, 32, 32, 2, 2, 8, 16, 2, F, F>(4, "32x32/b<=16 2 groups s8", 0.40),    // warp 16x16
+      make_blast<T, 32, 32, 2, 2, 4, 16, 2, F, F>(5, "32x32/b<=16 2 groups s4", 0.40),
+      make_blast<T, 32, 32, 2, 2, 4, 16, 1, T, T>(6, "32x32/b<=16 s4", 0.40),
+      make_blast<T, 16, 32, 1, 2, 5, 4, 3, F, F>(7, "16x32/b<=4 3 groups s5", 0.35),      // warp 16x16
+      make_blast<T, 32, 32, 2, 2, 5, 4, 3, F, F>(8, "32x32/b<=4 3 groups s5", 0.40),
+      make_blast<T, 32, 32, 2, 2, 6, 16, 3, F, F>(9, "32x32/b<=16 3 groups s6", 0.40),
+      make_blast<T, 32, 64, 2, 2, 6, 16, 2, T, T>(10, "32x64/b<=16 2 groups s6", 0.50),  // warp 16x32
   };
   return cfgs;
 }
@@ -145,6 +147,7 @@ struct Choice {
   int smem = 0;
   int simt_tile = 32;
   unsigned m_tiles = 0, n_tiles = 0;
+  unsigned ctas = 0;  // grid size: tensor-core CTAs loop over tiles (at most what is resident at once)
 };
 
 bool args_sane(const BlastStage1Args& a) {
@@ -177,15 +180,24 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
         const launch::KernelInfo info =
             launch::kernel_info(reinterpret_cast<const void*>(c.kernel), c.warps * 32, c.smem(a.b));
         if (info.status != cudaSuccess || info.occupancy <= 0) continue;
-        const long long tiles = ((a.M + c.bm - 1) / c.bm) * ((a.r + c.bn - 1) / c.bn);
-        const double mix = static_cast<double>(a.b) * a.b * c.bm * c.bn / 128.0;  // FMA-pipe cycles
-        const long long serial = static_cast<long long>((a.b + c.groups - 1) / c.groups) * a.ib;
-        const double est = launch::estimate_cycles(tiles, c.bm, c.bn, static_cast<long long>(a.b) * a.ib,
-                                                   info.occupancy, c.eff, caps.sms, c.stages, mix, serial);
+        const long long kt = (a.ib + 63) / 64;  // k-tiles per input block
+        launch::TileCost tc;
+        tc.tiles = ((a.M + c.bm - 1) / c.bm) * ((a.r + c.bn - 1) / c.bn);
+        tc.bm = c.bm;
+        tc.bn = c.bn;
+        tc.k_total = a.b * kt * 64;
+        tc.k_serial = static_cast<long long>((a.b + c.groups - 1) / c.groups) * kt * 64;
+        tc.ring = c.stages - 1;
+        tc.groups = c.groups;
+        tc.eff = c.eff;
+        tc.extra_cycles = static_cast<double>(a.b) * a.b * c.bm * c.bn / 64.0;  // the mix: ~half the FMA rate
+        tc.persistent = true;
+        const double est = launch::estimate_cycles(tc, info.occupancy, caps.sms);
         if (est < best) {
           best = est;
           ch.cfg = c;
           ch.tc = true;
+          ch.ctas = static_cast<unsigned>(std::min<long long>(tc.tiles, static_cast<long long>(info.occupancy) * caps.sms));
         }
       }
     }
@@ -200,19 +212,20 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
     ch.smem = a.b * ch.simt_tile * ch.simt_tile * 4;
     ch.m_tiles = static_cast<unsigned>((a.M + ch.simt_tile - 1) / ch.simt_tile);
     ch.n_tiles = static_cast<unsigned>((a.r + ch.simt_tile - 1) / ch.simt_tile);
+    ch.ctas = ch.m_tiles * ch.n_tiles;
   }
   return ch;
 }
 
 BlastParams make_params(const BlastStage1Args& a, const Choice& ch, const BlrLaunch& l) {
-  return detail::make_blast_params(a, static_cast<int>(ch.n_tiles), l.wait_first);
+  return detail::make_blast_params(a, static_cast<int>(ch.m_tiles), static_cast<int>(ch.n_tiles), l.wait_first);
 }
 
 }  // namespace
 
 namespace detail {
 
-BlastParams make_blast_params(const BlastStage1Args& a, int n_tiles, bool wait_first) {
+BlastParams make_blast_params(const BlastStage1Args& a, int m_tiles, int n_tiles, bool wait_first) {
   BlastParams p{};
   p.x = a.x;
   p.ldx = a.M <= 1 ? static_cast<long long>(a.b) * a.ib : a.ldx;
@@ -223,6 +236,7 @@ BlastParams make_blast_params(const BlastStage1Args& a, int n_tiles, bool wait_f
   p.b = a.b;
   p.r = static_cast<int>(a.r);
   p.ib = static_cast<int>(a.ib);
+  p.m_tiles = m_tiles;
   p.n_tiles = n_tiles;
   p.vec_store = a.r % 4 == 0 && (reinterpret_cast<uintptr_t>(a.z) & 7u) == 0;
   p.wait_first = wait_first ? 1 : 0;
@@ -251,7 +265,7 @@ cudaError_t blast_stage1(const BlastStage1Args& a, const BlrLaunch& l, cudaStrea
     using T = decltype(tag);
     const Choice ch = choose<T>(a, l);
     const BlastParams p = make_params(a, ch, l);
-    const dim3 grid(ch.m_tiles * ch.n_tiles);
+    const dim3 grid(ch.ctas);
     if (ch.tc) return launch::launch(ch.cfg.kernel, grid, dim3(ch.cfg.warps * 32), ch.smem, stream, l.pdl, p);
     auto kernel = ch.simt_tile == 32 ? &blast_stage1_simt_kernel<T, 32, 32> : &blast_stage1_simt_kernel<T, 16, 16>;
     const launch::KernelInfo info = launch::kernel_info(reinterpret_cast<const void*>(kernel), simt::kThreads, ch.smem);
@@ -268,13 +282,16 @@ std::string blast_stage1_plan(const BlastStage1Args& a, const BlrLaunch& l) {
   dispatch_dtype(a.dt, [&](auto tag) -> cudaError_t {
     using T = decltype(tag);
     const Choice ch = choose<T>(a, l);
-    char buf[160];
-    const unsigned ctas = ch.m_tiles * ch.n_tiles;
+    char buf[200];
+    const unsigned tiles = ch.m_tiles * ch.n_tiles;
+    char grid[64];
+    if (ch.ctas < tiles) std::snprintf(grid, sizeof grid, "%u tiles on %u CTAs", tiles, ch.ctas);
+    else std::snprintf(grid, sizeof grid, "%u CTAs", tiles);
     if (ch.tc)
-      std::snprintf(buf, sizeof buf, "tc-mix %s w%d s%d smem %dK (%u CTAs)%s", ch.cfg.name, ch.cfg.warps,
-                    ch.cfg.stages, (ch.smem + 1023) / 1024, ctas, launch::pdl_tag(l.pdl, l.wait_first));
+      std::snprintf(buf, sizeof buf, "tc-mix %s w%d s%d smem %dK (%s)%s", ch.cfg.name, ch.cfg.warps, ch.cfg.stages,
+                    (ch.smem + 1023) / 1024, grid, launch::pdl_tag(l.pdl, l.wait_first));
     else
-      std::snprintf(buf, sizeof buf, "simt-mix %dx%d (%u CTAs)%s", ch.simt_tile, ch.simt_tile, ctas,
+      std::snprintf(buf, sizeof buf, "simt-mix %dx%d (%u CTAs)%s", ch.simt_tile, ch.simt_tile, tiles,
                     launch::pdl_tag(l.pdl, l.wait_first));
     out = buf;
     return cudaSuccess;

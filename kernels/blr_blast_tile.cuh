@@ -1,6 +1,5 @@
 // BLAST stage 1 (z_k = Σ_j s_kj ⊙ (x_j·V_jᵀ), see blr_blast.h) for one (token tile × rank slice), as a
-// device function shared by the stand-alone stage-1 kernel (blr_blast.cu, one tile per CTA) and the
-// single-launch BLR layer kernel (blr_onelaunch.cu).
+// device function of the stage-1 kernel (blr_blast.cu, one tile per CTA).
 //
 // The CTA runs the tensor-core mainloop over b segments (segment j: K = i/b columns of x against V_j's BN
 // rows). At the end of each segment the warps park y_j in shared memory (fp32 or 16-bit; rows padded so
@@ -26,13 +25,14 @@ struct BlastParams {
   const void* S;
   void* z;
   int M, b, r, ib;
-  int n_tiles;     // rank slices; grid.x = m_tiles·n_tiles, slice fastest (CTAs sharing x rows run together)
+  int m_tiles, n_tiles;  // token tiles and rank slices; tile t = (t / n_tiles, t % n_tiles): slice fastest, so
+                         // CTAs sharing x rows run together; CTA c takes tiles c, c + gridDim.x, ...
   int vec_store;   // z rows allow 8-byte stores of 4 elements (r % 4 == 0)
   int wait_first;  // griddepcontrol.wait before reading anything (first kernel of a layer under PDL)
 };
 
-// Host side (blr_blast.cu): the kernel parameters for `a` with n_tiles rank slices.
-BlastParams make_blast_params(const BlastStage1Args& a, int n_tiles, bool wait_first);
+// Host side (blr_blast.cu): the kernel parameters for `a` with m_tiles token tiles and n_tiles rank slices.
+BlastParams make_blast_params(const BlastStage1Args& a, int m_tiles, int n_tiles, bool wait_first);
 // Arguments valid and the shape one the tensor-core tile takes (dtype, b <= 16, aligned rows).
 bool blast_stage1_tc_args_ok(const BlastStage1Args& a);
 
@@ -93,54 +93,79 @@ struct BlastTile {
            b * b * BN * static_cast<int>(sizeof(SST));
   }
 
-  // Computes rank slice tile_n of token tile tile_m with the whole CTA (kThreads threads).
-  template <class WaitA>
-  __device__ static void run(const BlastParams& p, int tile_m, int tile_n, char* smem, WaitA&& wait_a) {
-    // Mixing: a lane owns kMixRows rows × 4 features. Two rows amortise each S read over more FMAs; with
-    // several warp groups there are enough warps to give each one row (more items, fewer registers).
-    constexpr int kMixRows = G > 1 ? 1 : 2;
-    static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 4·kMixRows rows x 32 features per item");
-    static_assert(G >= 1 && G <= 8, "named barriers 1..G");
+  // Mixing: a lane owns kMixRows rows × 4 features. Two rows amortise each S read over more FMAs; with
+  // several warp groups there are enough warps to give each one row (more items, fewer registers).
+  static constexpr int kMixRows = G > 1 ? 1 : 2;
+  static_assert(BM % (4 * kMixRows) == 0 && BN % 32 == 0, "mixing maps 4·kMixRows rows x 32 features per item");
+  static_assert(G >= 1 && G <= 8, "named barriers 1..G");
 
-    const int tid = threadIdx.x, lane = tid & 31;
-    const int group = tid / Core::kThreads, gtid = tid - group * Core::kThreads, gwarp = gtid >> 5;
-    const int m0 = tile_m * BM, n0 = tile_n * BN;
-    const int b = p.b, r = p.r;
-    ST* stash = reinterpret_cast<ST*>(smem + G * Core::kPipeBytes);                 // [b][BM][kSld]
-    SST* ss = reinterpret_cast<SST*>(stash + b * BM * kSld);                         // [b·b][BN]: s_kj here
+  __device__ static ST* stash_of(const BlastParams&, char* smem) {
+    return reinterpret_cast<ST*>(smem + G * Core::kPipeBytes);  // [b][BM][kSld]
+  }
+  __device__ static SST* s_of(const BlastParams& p, char* smem) {
+    return reinterpret_cast<SST*>(stash_of(p, smem) + p.b * BM * kSld);  // [b·b][BN]: s_kj here
+  }
 
-    // S slice (a weight: safe to read before the dependency wait inside run()).
+  // This thread's warp group: its ring, named barrier and share of the b input blocks (g, g+G, ...).
+  __device__ static typename Core::Group group_of() {
+    const int group = threadIdx.x / Core::kThreads;
+    return typename Core::Group{static_cast<int>(threadIdx.x) - group * Core::kThreads, G > 1 ? 1 + group : 0, group,
+                                G};
+  }
+  __device__ static char* ring_of(char* smem) { return smem + (threadIdx.x / Core::kThreads) * Core::kPipeBytes; }
+
+  __device__ static tile::Operand operand_x(const BlastParams& p, int m0) {
+    return tile::Operand{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
+  }
+  __device__ static tile::Operand operand_v(const BlastParams& p, int n0) {
+    return tile::Operand{static_cast<const char*>(p.V) + 2LL * n0 * p.ib, 2LL * p.ib, 2LL * p.r * p.ib, p.r - n0};
+  }
+
+  // S slice of rank slice n0 into shared memory (a weight: safe to read before any dependency wait).
+  __device__ static void load_s(const BlastParams& p, int n0, char* smem) {
+    SST* ss = s_of(p, smem);
     const T* S = static_cast<const T*>(p.S);
-    for (int idx = tid; idx < b * b * BN; idx += kThreads) {
+    const int b = p.b, r = p.r;
+    for (int idx = threadIdx.x; idx < b * b * BN; idx += kThreads) {
       const int kj = idx / BN, c = idx - kj * BN;
       if constexpr (std::is_same<SST, float>::value)
         ss[idx] = n0 + c < r ? to_f32(S[kj * r + n0 + c]) : 0.0f;
       else
         ss[idx] = n0 + c < r ? S[kj * r + n0 + c] : from_f32<T>(0.0f);
     }
+  }
 
-    const tile::Operand A{static_cast<const char*>(p.x) + 2LL * m0 * p.ldx, 2LL * p.ldx, 2LL * p.ib, p.M - m0};
-    const tile::Operand B{static_cast<const char*>(p.V) + 2LL * n0 * p.ib, 2LL * p.ib, 2LL * r * p.ib, r - n0};
+  // The tensor-core pass of one tile: y_j for this group's blocks j, each parked in the stash.
+  __device__ static void gemm(const BlastParams& p, int m0, int n0, char* smem) {
+    const typename Core::Group grp = group_of();
+    const int lane = grp.tid & 31, gwarp = grp.tid >> 5;
     const int wm0 = (gwarp / WN) * Core::kWarpM, wn0 = (gwarp % WN) * Core::kWarpN;
+    ST* stash = stash_of(p, smem);
     typename Core::Acc acc;
     Core::zero(acc);
-    const typename Core::Group grp{gtid, G > 1 ? 1 + group : 0, group, G};
-    Core::run(smem + group * Core::kPipeBytes, A, B, p.ib, b, grp, acc, [&](int seg, typename Core::Acc& a) {
-      ST* ys = stash + seg * BM * kSld;
+    Core::mainloop(ring_of(smem), operand_x(p, m0), operand_v(p, n0), p.ib, p.b, grp, acc,
+                   [&](int seg, typename Core::Acc& a) {
+                     ST* ys = stash + seg * BM * kSld;
 #pragma unroll
-      for (int mi = 0; mi < Core::MI; ++mi)
+                     for (int mi = 0; mi < Core::MI; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < Core::NI; ++ni) {
-          const int row = wm0 + mi * 16 + (lane >> 2), col = wn0 + ni * 8 + (lane & 3) * 2;
-          stash_store2(ys + row * kSld + col, a[mi][ni][0], a[mi][ni][1]);
-          stash_store2(ys + (row + 8) * kSld + col, a[mi][ni][2], a[mi][ni][3]);
-        }
-    }, static_cast<WaitA&&>(wait_a));
-    __syncthreads();  // every group's y_j tiles and the S slice are visible to all warps
+                       for (int ni = 0; ni < Core::NI; ++ni) {
+                         const int row = wm0 + mi * 16 + (lane >> 2), col = wn0 + ni * 8 + (lane & 3) * 2;
+                         stash_store2(ys + row * kSld + col, a[mi][ni][0], a[mi][ni][1]);
+                         stash_store2(ys + (row + 8) * kSld + col, a[mi][ni][2], a[mi][ni][3]);
+                       }
+                   });
+  }
 
+  // z_k = Σ_j s_kj ⊙ y_j for every k of one tile, from the stash and the S slice, stored to global memory.
+  __device__ static void mix(const BlastParams& p, int m0, int n0, char* smem) {
     constexpr int kColGroups = BN / 32;
     constexpr int kItems = (BM / (4 * kMixRows)) * kColGroups;
     constexpr int kWarps = kThreads / 32;
+    const ST* stash = stash_of(p, smem);
+    const SST* ss = s_of(p, smem);
+    const int b = p.b, r = p.r;
+    const int tid = threadIdx.x, lane = tid & 31;
     const int warp = tid >> 5, rg = lane >> 3, cq = lane & 7;
     T* z = static_cast<T*>(p.z);
     const long long ldz = static_cast<long long>(b) * r;
@@ -184,6 +209,37 @@ struct BlastTile {
           if (gm < p.M && gc < r) store4<T>(z + gm * ldz + k * r + gc, o[rr], r - gc, vec);
         }
       }
+    }
+  }
+
+  // Tiles blockIdx.x, blockIdx.x + gridDim.x, ... (rank slice fastest) with the whole CTA. A CTA that
+  // owns several tiles issues the next tile's first ring of copies before mixing the current one, so the
+  // mix (CUDA cores, shared memory) overlaps the next tile's pipeline fill instead of leaving the SM's
+  // memory pipe idle. wait_a: see TcCore::prologue (only the first tile waits).
+  template <class WaitA>
+  __device__ static void run_tiles(const BlastParams& p, char* smem, WaitA&& wait_a) {
+    const int tiles = p.m_tiles * p.n_tiles;
+    int t = blockIdx.x;
+    if (t >= tiles) return;
+    const typename Core::Group grp = group_of();
+    char* ring = ring_of(smem);
+    int m0 = (t / p.n_tiles) * BM, n0 = (t % p.n_tiles) * BN;
+    load_s(p, n0, smem);
+    Core::prologue(ring, operand_x(p, m0), operand_v(p, n0), p.ib, p.b, grp, static_cast<WaitA&&>(wait_a));
+    for (;;) {
+      gemm(p, m0, n0, smem);
+      __syncthreads();  // every group's y_j tiles and the S slice are visible to all warps
+      const int next = t + static_cast<int>(gridDim.x);
+      const int nm0 = (next / p.n_tiles) * BM, nn0 = (next % p.n_tiles) * BN;
+      // The rings are free (each group's mainloop ended with all copies landed and read).
+      if (next < tiles) Core::prologue(ring, operand_x(p, nm0), operand_v(p, nn0), p.ib, p.b, grp, [] {});
+      mix(p, m0, n0, smem);
+      if (next >= tiles) break;
+      __syncthreads();  // the mix is done with the stash and the S slice
+      load_s(p, nn0, smem);  // visible to the next mix through the barrier after the next gemm
+      t = next;
+      m0 = nm0;
+      n0 = nn0;
     }
   }
 };

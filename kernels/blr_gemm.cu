@@ -1,14 +1,16 @@
 // Batched block GEMM with a fused bias/activation epilogue and a permuting store (see blr_gemm.h).
 // Used for: Monarch stage 1 (batch = input block j, store permuted into u), the second stage of Monarch
 // and BLAST (batch = output block k, reading u_k / z_k from the [tokens, b, r] intermediate and writing
-// columns [k·o/b, (k+1)·o/b) of y with bias + activation), and both low-rank GEMMs.
+// columns [k·o/b, (k+1)·o/b) of y with bias + activation), and both low-rank GEMMs when they do not go to
+// cuBLASLt.
 //
-// Tensor-core kernel: the mainloop of blr_tile.cuh, then the epilogue adds bias and applies the activation
-// on the fp32 accumulators in registers, parks the tile in shared memory as 16-bit values, and writes it
-// out in 16-byte chunks along rows (a run of the permuted layout is a multiple of 8 columns, so a chunk
-// never straddles two runs) — one tile per CTA; the tile body is blr_gemm_tile.cuh (the single-launch
-// layer kernel reuses it). Four tile shapes; a cost model picks per shape: 128×128 for thousands of
-// tokens, down to 32×64 so that 197 tokens still give every SM work.
+// Tensor-core kernel: the mainloop of blr_tile.cuh (64-wide k-tiles, whole-cache-line copies, rings of
+// ~96 KiB so two CTAs share an SM with ~190 KiB of copies in flight), then the epilogue adds bias and
+// applies the activation on the fp32 accumulators in registers, parks the tile in shared memory as 16-bit
+// values, and writes it out in 16-byte chunks along rows (a run of the permuted layout is a multiple of 8
+// columns, so a chunk never straddles two runs) — one tile per CTA; the tile body is blr_gemm_tile.cuh.
+// Four tile shapes; a cost model (blr_launch.cuh) picks per shape: 128×128 for thousands of tokens, down
+// to 32×64 so that 197 tokens still give every SM work.
 // SIMT kernel: same math, element-wise, any dtype/alignment (f32 parity path and general fallback).
 #include <algorithm>
 #include <cstdio>
@@ -29,8 +31,9 @@ namespace {
 using detail::GemmParams;
 using detail::out_ptr;
 
+// Two CTAs per SM: at most 128 registers for 256 threads (the rings are sized for two CTAs as well).
 template <typename T, int BM, int BN, int WM, int WN, int STAGES>
-__global__ void __launch_bounds__(WM* WN * 32) block_gemm_tc_kernel(GemmParams p) {
+__global__ void __launch_bounds__(WM* WN * 32, 2) block_gemm_tc_kernel(GemmParams p) {
   using Tile = detail::GemmTile<T, BM, BN, WM, WN, STAGES>;
   extern __shared__ __align__(128) char smem[];
   if (p.wait_first) tile::pdl_wait();  // first kernel of a layer under PDL: nothing may be read before this
@@ -38,6 +41,13 @@ __global__ void __launch_bounds__(WM* WN * 32) block_gemm_tc_kernel(GemmParams p
   const int tile_m = blockIdx.x / p.n_tiles, tile_n = blockIdx.x - tile_m * p.n_tiles;
   Tile::run(p, blockIdx.y, tile_m, tile_n, smem, typename Tile::Group{static_cast<int>(threadIdx.x), 0, 0, 1},
             [] { tile::pdl_wait(); });
+}
+
+// An empty kernel that triggers its dependents and waits for its predecessor, as our kernels do: what one
+// kernel node costs in a CUDA graph (blr bench-layer --probe).
+__global__ void probe_kernel() {
+  tile::pdl_launch_dependents();
+  tile::pdl_wait();
 }
 
 template <typename T, int BM, int BN>
@@ -88,12 +98,12 @@ TcConfig make_tc(int id, const char* name, double eff) {
 
 template <typename T>
 const std::vector<TcConfig>& tc_configs() {
+  // Rings of 96 KiB (two CTAs per SM on sm_90, one on sm_87): 3-8 k-tiles of 64 in flight per CTA.
   static const std::vector<TcConfig> cfgs = {
-      // Smaller tiles (for few tokens) get deeper pipelines: their K loops are latency-bound.
-      make_tc<T, 128, 128, 2, 4, 4>(1, "128x128", 0.85),  // warp 64x32
-      make_tc<T, 64, 128, 2, 2, 4>(2, "64x128", 0.80),    // warp 32x64
-      make_tc<T, 64, 64, 2, 2, 6>(3, "64x64", 0.68),      // warp 32x32
-      make_tc<T, 32, 64, 2, 2, 8>(4, "32x64", 0.50),      // warp 16x32
+      make_tc<T, 128, 128, 2, 4, 3>(1, "128x128", 0.85),  // warp 64x32, 3 x 32 KiB
+      make_tc<T, 64, 128, 2, 2, 4>(2, "64x128", 0.80),    // warp 32x64, 4 x 24 KiB
+      make_tc<T, 64, 64, 2, 2, 6>(3, "64x64", 0.68),      // warp 32x32, 6 x 16 KiB
+      make_tc<T, 32, 64, 2, 2, 8>(4, "32x64", 0.50),      // warp 16x32, 8 x 12 KiB
   };
   return cfgs;
 }
@@ -125,7 +135,15 @@ Choice choose(const BlockGemmArgs& a, const BlrLaunch& l) {
             launch::kernel_info(reinterpret_cast<const void*>(c.kernel), c.warps * 32, c.smem);
         if (info.status != cudaSuccess || info.occupancy <= 0) continue;
         const long long tiles = ((a.M + c.bm - 1) / c.bm) * ((a.N + c.bn - 1) / c.bn) * a.batch;
-        const double est = launch::estimate_cycles(tiles, c.bm, c.bn, a.K, info.occupancy, c.eff, caps.sms, c.stages);
+        launch::TileCost tc;
+        tc.tiles = tiles;
+        tc.bm = c.bm;
+        tc.bn = c.bn;
+        tc.k_total = a.K;
+        tc.k_serial = a.K;
+        tc.ring = c.stages - 1;
+        tc.eff = c.eff;
+        const double est = launch::estimate_cycles(tc, info.occupancy, caps.sms);
         if (est < best) {
           best = est;
           ch.cfg = c;
@@ -255,6 +273,12 @@ std::string block_gemm_plan(const BlockGemmArgs& a, const BlrLaunch& l) {
     return cudaSuccess;
   });
   return out;
+}
+
+cudaError_t launch_probe(int ctas, int threads, bool pdl, cudaStream_t stream) {
+  if (ctas < 1 || threads < 1 || threads > 1024) return cudaErrorInvalidValue;
+  return launch::launch(&probe_kernel, dim3(static_cast<unsigned>(ctas)), dim3(static_cast<unsigned>(threads)), 0,
+                        stream, pdl);
 }
 
 int block_gemm_tile_count() { return static_cast<int>(tc_configs<__nv_bfloat16>().size()); }

@@ -67,6 +67,11 @@ std::string block_gemm_plan(const BlockGemmArgs& a, const BlrLaunch& launch);
 std::string block_gemm_tile_names();
 int block_gemm_tile_count();  // ids 1..count
 
+// An empty kernel of `ctas` CTAs × `threads` threads (which triggers its dependents and waits for its
+// predecessor, as our kernels do): what one kernel node costs in a CUDA graph, for the benchmark's
+// calibration line.
+cudaError_t launch_probe(int ctas, int threads, bool pdl, cudaStream_t stream);
+
 // Device facts the launchers use (current device, cached per device).
 struct DeviceCaps {
   int device = 0;

@@ -1,7 +1,6 @@
-// One tensor-core tile of the batched block GEMM (see blr_gemm.h for the math), as a device function so
-// that two kernels share it: the stand-alone GEMM kernel of blr_gemm.cu (one tile per CTA) and the
-// single-launch BLR layer kernel of blr_onelaunch.cu (where a CTA may hold several warp groups, each
-// computing its own tile, and the wait for the A operand is a ready counter instead of griddepcontrol).
+// One tensor-core tile of the batched block GEMM (see blr_gemm.h for the math), as a device function of
+// the GEMM kernel of blr_gemm.cu (one tile per CTA; the group/wait parameters let a CTA hold several warp
+// groups, each computing its own tile, with its own wait for the A operand).
 //
 // Tile = mainloop of blr_tile.cuh, then the epilogue adds bias and applies the activation on the fp32
 // accumulators in registers, parks the tile in shared memory as 16-bit values (row stride BN+8 elements:

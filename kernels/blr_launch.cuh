@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -74,25 +75,46 @@ inline KernelInfo kernel_info(const void* kernel, int threads, int smem) {
   return info;
 }
 
-// Estimated cycles for `tiles` CTA tiles of bm×bn×k_total MACs on `sms` SMs holding `occ` CTAs each.
-// Throughput term: mma.sync issue rate (~2048 dense FLOP/clk/SM on sm_80/sm_90 class parts) scaled by the
-// tile's efficiency (bigger warp tiles reuse each ldmatrix more). Latency term: a lone CTA's K loop is
-// bounded by memory latency (~600 clk to L2/HBM) over the copies it keeps in flight (stages - 1 k-tiles),
-// plus pipeline fill and epilogue (~1500 clk). Only relative values matter: the model trades wave
-// quantisation and latency against tile efficiency.
-// k_serial: the longest K loop one warp group of the CTA runs (default k_total).
-inline double estimate_cycles(long long tiles, int bm, int bn, long long k_total, int occ, double eff, int sms,
-                              int stages, double extra_per_tile = 0, long long k_serial = -1) {
-  if (k_serial < 0) k_serial = k_total;
-  if (tiles <= 0 || occ <= 0) return 1e30;
+// What the cost model needs to know about one tile configuration on one problem.
+struct TileCost {
+  long long tiles = 0;       // CTAs of the grid
+  int bm = 0, bn = 0;        // CTA tile
+  long long k_total = 0;     // K elements the CTA multiplies (all segments)
+  long long k_serial = 0;    // K elements of the longest warp group's loop (k_total unless groups split it)
+  int ring = 1;              // 64-wide k-tiles of copies one warp group keeps in flight (stages − 1)
+  int groups = 1;            // warp groups of the CTA, each with its own ring
+  double eff = 0.5;          // relative mma throughput of the tile (ldmatrix reuse per warp)
+  double extra_cycles = 0;   // per-CTA work after the mainloop that overlaps its own copies (BLAST's S mix)
+  bool persistent = false;   // CTAs loop over tiles and fill the next tile's ring during the mix: one
+                             // pipeline fill per CTA instead of one per tile
+};
+
+// Estimated cycles for a grid of such CTAs on `sms` SMs holding `occ` CTAs each. The device runs showed
+// the stages bound by copies in flight, not by the tensor cores (docs/perf-notes/blr-kernels.md §9), so
+// the copies are modelled by Little's law: a CTA's K panel arrives in round trips of (bytes in flight)
+// each, a round trip costing a loaded latency of ~2000 clk (~1 µs, cold L2/HBM); and an SM streams at
+// most ~32 B/clk however deep the rings, so a wave takes at least one latency plus its bytes at that
+// rate. The math runs at ~2048 FLOP/clk/SM × eff and overlaps the copies; the mix (BLAST) and ~500 clk
+// of epilogue do not. Only relative values matter: the model trades wave quantisation, bytes in flight,
+// bytes per SM and tile efficiency.
+inline double estimate_cycles(const TileCost& t, int occ, int sms) {
+  if (t.tiles <= 0 || occ <= 0) return 1e30;
+  constexpr double kLatency = 2000.0, kSmBytesPerClk = 32.0;
   const long long slots = static_cast<long long>(sms) * occ;
-  const long long waves = (tiles + slots - 1) / slots;
-  const long long per_sm = std::min<long long>(occ, (tiles + sms - 1) / sms);
-  const double flops = 2.0 * bm * bn * static_cast<double>(k_total);
-  const double busy = per_sm * (flops / (2048.0 * eff) + extra_per_tile);
-  const double per_ktile = std::max(40.0, 600.0 / std::max(1, stages - 1));
-  const double latency = static_cast<double>((k_serial + 31) / 32) * per_ktile + 1500.0 + extra_per_tile;
-  return static_cast<double>(waves) * std::max(busy, latency);
+  const long long waves = (t.tiles + slots - 1) / slots;
+  const double per_sm = static_cast<double>(std::min<long long>(occ, (t.tiles + sms - 1) / sms));
+  const double row_bytes = 128.0 * (t.bm + t.bn);                              // one 64-wide k-tile
+  const double ktiles = static_cast<double>((t.k_total + 63) / 64);
+  const double bytes = row_bytes * ktiles;                                     // one CTA's copies
+  const double ring = std::max(1, t.ring), groups = std::max(1, t.groups);
+  // Round trips: the CTA's rings together, and the longest group alone through its own ring.
+  const double trips = std::max(std::ceil(ktiles / (ring * groups)),
+                                std::ceil(static_cast<double>((t.k_serial + 63) / 64) / ring));
+  const double load = std::max(kLatency + per_sm * bytes / kSmBytesPerClk, trips * kLatency);
+  const double math = kLatency + per_sm * 2.0 * t.bm * t.bn * static_cast<double>(t.k_total) / (2048.0 * t.eff);
+  const double wave = std::max(load, math) + per_sm * t.extra_cycles + 500.0;
+  if (t.persistent) return kLatency + static_cast<double>(waves) * (wave - kLatency);
+  return static_cast<double>(waves) * wave;
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

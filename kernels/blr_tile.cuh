@@ -3,13 +3,23 @@
 // Every BLR stage is a set of "TN" products C = A·Bᵀ with both operands K-major (activations [rows, K],
 // weights [N, K] like nn.Linear), so one mainloop serves them all:
 //   - a cp.async multi-stage pipeline of 16-byte copies global -> shared (zero-filled outside the matrix,
-//     so ragged token counts and ragged N need no special case in the math),
-//   - XOR-swizzled 64-byte tile rows so both the cp.async stores and the ldmatrix reads are free of bank
-//     conflicts,
+//     so ragged token counts, ragged N and ragged K need no special case in the math),
+//   - 64-wide k-tiles: each tile row is one whole 128-byte cache line, fetched by 8 consecutive threads
+//     (full-line requests, half as many requests and barriers per K as 32-wide tiles), with an L2 prefetch
+//     hint of 256 bytes so that the line of the next k-tile is on its way to L2 with this one,
+//   - rows XOR-swizzled in 16-byte chunks (chunk ^ (row & 7)) so both the cp.async stores and the ldmatrix
+//     reads are free of bank conflicts,
+//   - every per-thread address computed once before the loop (a base pointer per operand, advanced by a
+//     byte offset per k-tile; ring slots by increment-and-wrap): no division or 64-bit multiply per k-tile,
 //   - ldmatrix.x4 + mma.sync.m16n8k16 (f16/bf16 in, fp32 accumulate): the same code for sm_80, sm_87
-//     (Jetson Orin) and sm_90 (H100; Hopper's wgmma would be faster for big tiles, see the perf notes),
+//     (Jetson Orin) and sm_90 (H100),
 //   - a "segment" loop: the K dimension may consist of several segments (the input blocks of BLAST), and a
 //     hook sees the accumulators at the end of each one. Plain GEMMs have one segment.
+// Why the pipeline depth matters more than anything else here: the device runs showed every stage-1 kernel
+// moving only ~10-20 GB/s per SM from L2 while cuBLAS moves 60+ — the K loop of one CTA is bound by how many
+// bytes it keeps in flight (Little's law: throughput = bytes in flight / latency, and the loaded latency of
+// a cold L2/HBM fetch is microseconds). Tiles for few tokens therefore get rings deep enough to hold most
+// or all of their K panel (blr_blast.cu, blr_gemm.cu pick them), and every stage is a whole cache line.
 // Programmatic dependent launch (sm_90): the weight operand B is prefetched *before* the wait for A's
 // producer (griddepcontrol.wait, or a caller-given wait), the activation operand A after it, so a second
 // stage launched early overlaps its weight loads with the tail of the first stage. Without the launch
@@ -22,25 +32,26 @@
 
 namespace blr::kern::tile {
 
-constexpr int kBK = 32;             // K elements per pipeline stage
-constexpr int kRowBytes = kBK * 2;  // one tile row: 32 16-bit elements = 4 chunks of 16 bytes
+constexpr int kBK = 64;             // K elements per pipeline stage
+constexpr int kRowBytes = kBK * 2;  // one tile row: 64 16-bit elements = one 128-byte line = 8 chunks of 16 bytes
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// Byte offset of 16-byte chunk `c` (0..3) of tile row `row`. Rows are 64 bytes, so a 128-byte bank line
-// holds two rows; XOR-ing the chunk with bits 1..2 of the row spreads the 8 rows one ldmatrix phase reads
-// (same logical chunk) over all 8 16-byte bank slots.
+// Byte offset of 16-byte chunk `c` (0..7) of tile row `row`. A row is one 128-byte bank line; XOR-ing the
+// chunk with the row's low 3 bits puts the same logical chunk of 8 consecutive rows (what one ldmatrix
+// phase reads) into 8 different 16-byte bank slots.
 __device__ __forceinline__ uint32_t swz(int row, int c) {
-  return static_cast<uint32_t>(row * kRowBytes + ((c ^ ((row >> 1) & 3)) << 4));
+  return static_cast<uint32_t>(row * kRowBytes + ((c ^ (row & 7)) << 4));
 }
 
 // 16-byte global->shared copy that bypasses L1 (data is reused from shared memory, and stage-2 inputs were
-// written by another kernel). When !valid nothing is read and the 16 bytes are zero-filled.
+// written by another kernel), asking L2 to fetch the whole aligned 256-byte block around it (the next
+// k-tile's line of the same row). When !valid nothing is read and the 16 bytes are zero-filled.
 __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
   const int n = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n) : "memory");
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>
@@ -116,28 +127,52 @@ struct Operand {
   const char* base;
   long long ld_bytes;
   long long seg_bytes;
-  int rows;  // valid rows from this CTA's first row on (may exceed the tile; may be less)
+  int rows;  // valid rows from this CTA's first row on (>= 1; may exceed the tile; may be less)
 };
 
-// Copies the ROWS×kBK tile starting at k0 of segment `seg` into shared memory at s_tile (swizzled).
-// Rows >= op.rows and chunks at k >= K are zero-filled; K must be a multiple of 8 (whole 16-byte chunks).
+// The copies one thread issues for a ROWS×kBK tile of an operand. Thread `tid` of NT owns chunk tid % 8
+// of rows tid / 8, tid / 8 + NT / 8, ...: 8 consecutive threads fetch one whole 128-byte row. Everything
+// that does not change from one k-tile to the next (row pointers, swizzled shared offsets, which rows
+// exist) is computed once by the constructor; load() only adds the k-tile's byte offset.
 template <int ROWS, int NT>
-__device__ __forceinline__ void load_tile(uint32_t s_tile, const Operand& op, int seg, int k0, int K, int tid) {
-  constexpr int kChunks = ROWS * 4;
-  const char* seg_base = op.base + seg * op.seg_bytes;
+struct TileLoader {
+  static_assert(NT % 64 == 0, "row step NT/8 must keep (row & 7), so the swizzle is one offset per thread");
+  static constexpr int kChunks = ROWS * 8;
+  static_assert(kChunks % NT == 0, "every thread copies the same number of chunks (no partial last round)");
+  static constexpr int kIters = kChunks / NT;
+  static constexpr int kRowStep = NT / 8;
+
+  const char* row_ptr;  // base + row0·ld + chunk·16: this thread's first row, segment 0, k = 0
+  const char* fallback; // a valid address for zero-size copies (row 0 of the tile)
+  long long row_step_bytes;
+  uint32_t soff;        // swizzled offset of the first chunk within a stage
+  int kc;               // first K element of this thread's chunk
+  int valid_rows;       // how many of this thread's kIters rows exist
+
+  __device__ TileLoader(const Operand& op, int tid) {
+    const int c = tid & 7, row0 = tid >> 3;
+    row_ptr = op.base + row0 * op.ld_bytes + c * 16;
+    fallback = op.base;
+    row_step_bytes = kRowStep * op.ld_bytes;
+    soff = swz(row0, c);
+    kc = c * 8;
+    const int left = op.rows - row0;
+    valid_rows = left <= 0 ? 0 : (left + kRowStep - 1) / kRowStep;
+  }
+
+  // Copies the k-tile whose first element is `k0` at byte offset `off` (= segment·seg_bytes + 2·k0) into
+  // the stage at shared address `stage`. Chunks at k >= K are zero-filled (K is a multiple of 8).
+  __device__ __forceinline__ void load(uint32_t stage, long long off, int k0, int K) const {
+    const bool k_ok = kc + k0 < K;
+    const char* p = row_ptr + off;
 #pragma unroll
-  for (int i = 0; i < (kChunks + NT - 1) / NT; ++i) {
-    const int id = tid + i * NT;
-    if (kChunks % NT == 0 || id < kChunks) {
-      const int row = id >> 2, c = id & 3;
-      const int k = k0 + c * 8;
-      const bool ok = row < op.rows && k < K;
+    for (int i = 0; i < kIters; ++i) {
+      const bool ok = k_ok && i < valid_rows;
       // A zero-size copy reads nothing, but its address must still be a valid, aligned global address.
-      const char* src = ok ? seg_base + row * op.ld_bytes + 2LL * k : op.base;
-      cp_async16(s_tile + swz(row, c), src, ok);
+      cp_async16(stage + soff + i * kRowStep * kRowBytes, ok ? p + i * row_step_bytes : fallback, ok);
     }
   }
-}
+};
 
 // The mainloop of a BM×BN CTA tile with WM×WN warps (each warp computes a (BM/WM)×(BN/WN) sub-tile out of
 // MI×NI m16n8 accumulator tiles). Shared memory: STAGES × (A tile + B tile), reusable after run().
@@ -149,6 +184,7 @@ struct TcCore {
   static constexpr int kABytes = BM * kRowBytes, kBBytes = BN * kRowBytes;
   static constexpr int kStageBytes = kABytes + kBBytes;
   static constexpr int kPipeBytes = STAGES * kStageBytes;
+  static constexpr int kStages = STAGES;
   static_assert(kWarpM % 16 == 0 && kWarpN % 16 == 0, "warp tile must be a multiple of 16x16");
   static_assert(STAGES >= 2, "need at least double buffering");
 
@@ -163,7 +199,7 @@ struct TcCore {
         for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
   }
 
-  // acc += A_tile · B_tileᵀ for one pipeline stage (two k16 steps).
+  // acc += A_tile · B_tileᵀ for one pipeline stage (four k16 steps).
   __device__ static void compute_stage(uint32_t sA, uint32_t sB, int wm0, int wn0, int lane, Acc& acc) {
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
@@ -190,7 +226,8 @@ struct TcCore {
 
   // Which part of the CTA runs this mainloop: a warp group (threads [base, base + kThreads)) with its own
   // pipeline buffers and named barrier takes segments seg_start, seg_start + seg_step, ... (BLAST splits
-  // its b input blocks over groups to shorten each CTA's serial K loop). bar 0 = __syncthreads (one group).
+  // its b input blocks over groups, so each group issues its own copies and the CTA keeps G rings of
+  // copies in flight). bar 0 = __syncthreads (one group).
   struct Group {
     int tid;  // thread index within the group
     int bar;  // named barrier id (0: the whole CTA is this group)
@@ -212,66 +249,123 @@ struct TcCore {
     }
   }
 
-  // Runs this group's segments (of K each, out of nseg). After the last k-tile of segment s, hook(s, acc)
-  // is called; acc is then zeroed unless it was the group's last segment (so a one-segment GEMM leaves its
-  // result in acc). On return all of the group's copies have landed and its threads are past their last
-  // read of the pipeline buffers (smem reusable after a barrier covering the readers).
-  // wait_a() runs (in every thread of the group) after the weight prologue and before the first read of A:
-  // griddepcontrol.wait for kernels launched under PDL, a ready-counter wait inside the single-launch layer
-  // kernel (blr_onelaunch.cu), nothing when A is known to be ready.
-  template <class Hook, class WaitA>
-  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g, Acc& acc,
-                             Hook&& hook, WaitA&& wait_a) {
-    const int tid = g.tid, lane = tid & 31, warp = tid >> 5;
-    const int wm0 = (warp / WN) * kWarpM, wn0 = (warp % WN) * kWarpN;
-    const uint32_t s0 = smem_addr(smem);
-    const int kt_per_seg = (K + kBK - 1) / kBK;
-    const int my_segs = g.seg_start < nseg ? (nseg - g.seg_start + g.seg_step - 1) / g.seg_step : 0;
-    const int total = my_segs * kt_per_seg;
-    auto seg_of = [&](int local) { return g.seg_start + local * g.seg_step; };
-
-    // Prologue: weights (B) first, then wait for the producer of A, then A. Commit group s then holds
-    // A(s) (and group 0 all prologue B tiles), so "group t complete" still means "tile t complete".
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s)
-      if (s < total) {
-        const int ls = s / kt_per_seg;
-        load_tile<BN, kThreads>(s0 + s * kStageBytes + kABytes, B, seg_of(ls), (s - ls * kt_per_seg) * kBK, K, tid);
+  // Position of the next k-tile to load: its first K element within its segment, and its byte offsets in
+  // A and B (segment·seg_bytes + 2·k0). Advanced by additions only.
+  struct Cursor {
+    int k0;
+    long long a_off, b_off;
+    __device__ void next(int K, int kt_per_seg_end, long long a_seg_step, long long b_seg_step) {
+      k0 += kBK;
+      a_off += 2 * kBK;
+      b_off += 2 * kBK;
+      if (k0 >= K) {  // next segment of this group: back to k = 0, forward by seg_step segments
+        a_off += a_seg_step - 2LL * kt_per_seg_end;
+        b_off += b_seg_step - 2LL * kt_per_seg_end;
+        k0 = 0;
       }
+    }
+  };
+
+  // What one group's pass over its segments needs: the copies each thread issues, the step from one of
+  // the group's segments to the next, and how many k-tiles there are. Cheap to build (a few integer ops),
+  // so the prologue and the mainloop each build their own.
+  struct Plan {
+    TileLoader<BM, kThreads> la;
+    TileLoader<BN, kThreads> lb;
+    long long a_seg_step, b_seg_step;  // from the end of one segment's k range to the group's next segment
+    Cursor first;
+    int K, k_end, kt_per_seg, my_segs, total;
+    __device__ Plan(const Operand& A, const Operand& B, int K_, int nseg, const Group& g)
+        : la(A, g.tid), lb(B, g.tid) {
+      K = K_;
+      kt_per_seg = (K + kBK - 1) / kBK;
+      k_end = kt_per_seg * kBK;
+      my_segs = g.seg_start < nseg ? (nseg - g.seg_start + g.seg_step - 1) / g.seg_step : 0;
+      total = my_segs * kt_per_seg;
+      a_seg_step = static_cast<long long>(g.seg_step) * A.seg_bytes;
+      b_seg_step = static_cast<long long>(g.seg_step) * B.seg_bytes;
+      first = Cursor{0, g.seg_start * A.seg_bytes, g.seg_start * B.seg_bytes};
+    }
+    __device__ void next(Cursor& c) const { c.next(K, k_end, a_seg_step, b_seg_step); }
+  };
+
+  // Issues the first STAGES-1 k-tiles of the group's pass: weights (B) first, then wait_a() (in every
+  // thread of the group: griddepcontrol.wait for kernels launched under PDL, nothing when A is known to
+  // be ready), then A. Commit group s holds A(s) (and group 0 all prologue B tiles), so "group t complete"
+  // still means "tile t complete". The ring must be free: nothing of an earlier pass still in flight or
+  // unread (mainloop() ends that way).
+  template <class WaitA>
+  __device__ static void prologue(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g,
+                                  WaitA&& wait_a) {
+    const Plan pl(A, B, K, nseg, g);
+    const uint32_t s0 = smem_addr(smem);
+    Cursor c = pl.first;
+#pragma unroll 1
+    for (int s = 0; s < STAGES - 1 && s < pl.total; ++s) {
+      pl.lb.load(s0 + s * kStageBytes + kABytes, c.b_off, c.k0, K);
+      pl.next(c);
+    }
     wait_a();
-#pragma unroll
+    c = pl.first;
+#pragma unroll 1
     for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < total) {
-        const int ls = s / kt_per_seg;
-        load_tile<BM, kThreads>(s0 + s * kStageBytes, A, seg_of(ls), (s - ls * kt_per_seg) * kBK, K, tid);
+      if (s < pl.total) {
+        pl.la.load(s0 + s * kStageBytes, c.a_off, c.k0, K);
+        pl.next(c);
       }
       cp_async_commit();
     }
+  }
 
-    int ls = 0, kt = 0;  // local segment and k-tile of tile t
-    for (int t = 0; t < total; ++t) {
+  // The pass itself, after prologue() with the same arguments: runs this group's segments (of K each, out
+  // of nseg). After the last k-tile of segment s, hook(s, acc) is called; acc is then zeroed unless it was
+  // the group's last segment (so a one-segment GEMM leaves its result in acc). On return all of the
+  // group's copies have landed and its threads are past their last read of the ring (free for the next
+  // prologue; other smem reusable after a barrier covering the readers).
+  template <class Hook>
+  __device__ static void mainloop(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g,
+                                  Acc& acc, Hook&& hook) {
+    const Plan pl(A, B, K, nseg, g);
+    const int lane = g.tid & 31, warp = g.tid >> 5;
+    const int wm0 = (warp / WN) * kWarpM, wn0 = (warp % WN) * kWarpN;
+    const uint32_t s0 = smem_addr(smem);
+    Cursor ld = pl.first;  // where the prologue stopped
+#pragma unroll 1
+    for (int s = 0; s < STAGES - 1 && s < pl.total; ++s) pl.next(ld);
+
+    int ls = 0, kt = 0;                             // local segment and k-tile of tile t
+    uint32_t cs = s0;                               // stage of tile t
+    uint32_t ns = s0 + (STAGES - 1) * kStageBytes;  // stage tile t + STAGES - 1 is loaded into
+    const uint32_t s_last = s0 + (STAGES - 1) * kStageBytes;
+    for (int t = 0; t < pl.total; ++t) {
       cp_async_wait<STAGES - 2>();
       group_sync(g.bar);  // tile t visible to the group; everyone is done with the stage about to be refilled
-      const int tn = t + STAGES - 1;
-      if (tn < total) {
-        const int lsn = tn / kt_per_seg;
-        const int k0 = (tn - lsn * kt_per_seg) * kBK;
-        const uint32_t st = s0 + (tn % STAGES) * kStageBytes;
-        load_tile<BM, kThreads>(st, A, seg_of(lsn), k0, K, tid);
-        load_tile<BN, kThreads>(st + kABytes, B, seg_of(lsn), k0, K, tid);
+      if (t + STAGES - 1 < pl.total) {
+        pl.la.load(ns, ld.a_off, ld.k0, K);
+        pl.lb.load(ns + kABytes, ld.b_off, ld.k0, K);
+        pl.next(ld);
       }
       cp_async_commit();
-      const uint32_t sc = s0 + (t % STAGES) * kStageBytes;
-      compute_stage(sc, sc + kABytes, wm0, wn0, lane, acc);
-      if (++kt == kt_per_seg) {
-        hook(seg_of(ls), acc);
-        if (ls + 1 < my_segs) zero(acc);
+      compute_stage(cs, cs + kABytes, wm0, wn0, lane, acc);
+      ns = cs;  // the stage just consumed is the next one to refill
+      cs = cs == s_last ? s0 : cs + kStageBytes;
+      if (++kt == pl.kt_per_seg) {
+        hook(g.seg_start + ls * g.seg_step, acc);
+        if (ls + 1 < pl.my_segs) zero(acc);
         kt = 0;
         ++ls;
       }
     }
     cp_async_wait<0>();
     group_sync(g.bar);
+  }
+
+  // prologue() + mainloop().
+  template <class Hook, class WaitA>
+  __device__ static void run(char* smem, const Operand& A, const Operand& B, int K, int nseg, const Group& g, Acc& acc,
+                             Hook&& hook, WaitA&& wait_a) {
+    prologue(smem, A, B, K, nseg, g, static_cast<WaitA&&>(wait_a));
+    mainloop(smem, A, B, K, nseg, g, acc, static_cast<Hook&&>(hook));
   }
 
   // Waits as a kernel launched under programmatic dependent launch must before reading its producer's output.

@@ -48,19 +48,12 @@ case "$name" in
 esac
 args=$(layer_args "$name") || { echo "unknown layer '$name' (known: $ALL)" >&2; exit 2; }
 # Each layer runs under a time limit (default 60 s; a healthy run takes ~5-20 s), so a hang costs one layer,
-# not the whole device session. After a layer hit the limit the later ones leave the single-launch kernel
-# out (the newest, least proven code), so they still report everything else.
+# not the whole device session.
 limit="${BLR_SUITE_TIMEOUT:-60}"
-extra=()
-if [[ -e "$ART/.suite_timed_out" ]]; then
-  echo "S| $name: an earlier layer hit the time limit; running with --no-one-launch"
-  extra+=(--no-one-launch)
-fi
 # shellcheck disable=SC2086
-timeout "$limit" "$BLR" bench-layer $args $FLAGS --label "$name" --json "$ART/$name.json" "${extra[@]}" "$@"
+timeout "$limit" "$BLR" bench-layer $args $FLAGS --label "$name" --json "$ART/$name.json" "$@"
 rc=$?
 if (( rc == 124 )); then
-  touch "$ART/.suite_timed_out"
   echo "S| $name: TIMED OUT after ${limit}s (lines above are what it measured)"
 fi
 exit $rc

@@ -7,22 +7,21 @@ compares with A·Bᵀ; it also checks that ldmatrix phases and cp.async stores a
 Part 2 replays the CTA-level logic of block_gemm_tc_kernel (tiles, zero-fill predicates, the Monarch
 permuting store) and blast_stage1_tc_kernel (segments, fp32 stash, mixing item map, z stores) against
 the CPU semantics of Monarch and BLAST (engine/backend/cpu/cpu_blr.cpp).
-Part 3 replays the single-launch layer kernel's schedule (blr_onelaunch.cu): ticket -> tile decoding of both
-stages, the per-token-tile ready counters and the final reset, in random interleavings with few resident CTAs
-(every tile once, no stage-2 read before its rows are complete, no deadlock, counters back to zero).
+Part 2 loads tiles the way TcCore::run does: each thread's TileLoader (row pointer, swizzled offset, valid
+rows) and the Cursor that walks k-tiles and segments by additions only, in the order prologue + ring.
 Run: python3 tools/blr_kernel_index_sim.py   (prints max errors; raises on a mismatch)
 """
 # Part 1: simulates blr_tile.cuh's TcCore index math for one CTA: swizzled tile layout, ldmatrix.x4 lane
 # addressing, mma.m16n8k16 fragment semantics (PTX ISA), and the epilogue's C fragment mapping.
 import numpy as np
 rng = np.random.default_rng(0)
-BK=32
-def swz(row,c): return row*64 + ((c ^ ((row>>1)&3))<<4)
+BK=64
+def swz(row,c): return row*128 + ((c ^ (row&7))<<4)
 
 def load_tile(rows_mat, R):  # smem as dict byte_offset->8 elements chunk
     sm = {}
     for row in range(R):
-        for c in range(4):
+        for c in range(8):
             sm[swz(row,c)] = rows_mat[row, c*8:(c+1)*8].copy()
     return sm
 
@@ -54,7 +53,7 @@ def run(BM,BN,WM,WN,K):
         acc = [[[ [0.0]*4 for _ in range(32)] for _ in range(NI)] for _ in range(MI)]
         for k0 in range(0,K,BK):
             sA = load_tile(A[:,k0:k0+BK], BM); sB = load_tile(B[:,k0:k0+BK], BN)
-            for kk in range(2):
+            for kk in range(BK//16):
                 a=[]; b=[None]*NI
                 for mi in range(MI):
                     addrs=[swz(wm0+mi*16+(l&15), kk*2+(l>>4)) for l in range(32)]
@@ -76,16 +75,17 @@ def run(BM,BN,WM,WN,K):
     print(BM,BN,WM,WN,K,"max err",err)
     assert err < 1e-9
 # bank-conflict check of swizzle for ldmatrix phases: 8 rows, same chunk -> distinct 16B slots mod 128
-for r0 in range(0,64,8):
-    for c in range(4):
+for r0 in range(0,128,8):
+    for c in range(8):
         slots={ (swz(r0+i,c)%128)//16 for i in range(8)}
         assert len(slots)==8
-# cp.async phases: 8 consecutive chunk ids
-for base in range(0,256,8):
-    slots={(swz(i>>2,i&3)%128)//16 for i in range(base,base+8)}
+# cp.async phases: 8 consecutive threads = one row's 8 chunks (thread id -> row id>>3, chunk id&7)
+for base in range(0,1024,8):
+    slots={(swz(i>>3,i&7)%128)//16 for i in range(base,base+8)}
     assert len(slots)==8
 print("swizzle conflict-free")
-run(64,64,2,2,64); run(32,64,2,2,32); run(128,128,2,4,32); run(64,128,2,2,32); run(32,32,2,2,32); run(64,64,2,4,32); run(128,64,4,2,32)
+run(64,64,2,2,128); run(32,64,2,2,64); run(128,128,2,4,64); run(64,128,2,2,64); run(32,32,2,2,64); run(64,64,2,4,64)
+run(128,64,4,2,64); run(16,32,1,2,64); run(32,64,2,2,128)
 # Emulates the CTA-level index logic of block_gemm_tc_kernel (permuted store) and blast_stage1_tc_kernel
 # (segments, fp32 stash, mix item mapping, z store predicates) with numpy, against the CPU semantics.
 
@@ -96,11 +96,62 @@ def load_tile2(mat, base_row, rows_valid, seg_col0, k0, K, ROWS):
     # returns ROWS x BK tile; chunk (row, c) valid iff row < rows_valid and k0 + 8c < K
     t=np.zeros((ROWS,BK))
     for row in range(ROWS):
-        for c in range(4):
+        for c in range(8):
             k=k0+c*8
             if row<rows_valid and k<K:
                 t[row,c*8:c*8+8]=mat[base_row+row, seg_col0+k:seg_col0+k+8]
     return t
+
+class Loader:  # TileLoader<ROWS, NT> for one thread: what the constructor precomputes
+    def __init__(self, ROWS, NT, rows, ld, tid):
+        assert NT%64==0 and (ROWS*8)%NT==0
+        self.iters=ROWS*8//NT; self.step=NT//8
+        c=tid&7; row0=tid>>3
+        self.row_off=row0*ld+c*8          # element offset of this thread's first row (segment 0, k 0)
+        self.step_off=self.step*ld
+        self.soff=swz(row0,c); self.kc=c*8; self.row0=row0; self.c=c
+        left=rows-row0
+        self.valid_rows=0 if left<=0 else (left+self.step-1)//self.step
+    def load(self, off, k0, K):  # -> list of (smem byte offset, element offset or None for zero-fill)
+        out=[]
+        k_ok=self.kc+k0<K
+        for i in range(self.iters):
+            ok=k_ok and i<self.valid_rows
+            out.append((self.soff+i*self.step*128, self.row_off+off+i*self.step_off if ok else None))
+        return out
+
+def tc_core_threads(Aflat,A_ld,A_seg,A_rows,Bflat,B_ld,B_seg,B_rows,K,nseg,BM,BN,NT,seg_start,seg_step,hook):
+    # TcCore::run for one warp group with its loaders and Cursor (offsets in elements, not bytes)
+    ktp=(K+BK-1)//BK
+    my_segs=(nseg-seg_start+seg_step-1)//seg_step if seg_start<nseg else 0
+    total=my_segs*ktp
+    la=[Loader(BM,NT,A_rows,A_ld,t) for t in range(NT)]; lb=[Loader(BN,NT,B_rows,B_ld,t) for t in range(NT)]
+    a_step=seg_step*A_seg; b_step=seg_step*B_seg; k_end=ktp*BK
+    cur=[0, seg_start*A_seg, seg_start*B_seg]
+    def nxt(c):
+        c[0]+=BK; c[1]+=BK; c[2]+=BK
+        if c[0]>=K: c[1]+=a_step-k_end; c[2]+=b_step-k_end; c[0]=0
+    acc=np.zeros((BM,BN)); ls=0; kt=0
+    for t in range(total):  # tile t: loaded with the cursor after t advances (prologue and ring agree)
+        seg=seg_start+ls*seg_step; k0=kt*BK
+        assert cur[0]==k0 and cur[1]==seg*A_seg+k0 and cur[2]==seg*B_seg+k0, "cursor drifted"
+        sA={}; sB={}
+        for tid in range(NT):
+            for (so,eo) in la[tid].load(cur[1],cur[0],K):
+                assert so not in sA; sA[so]=np.zeros(8) if eo is None else Aflat[eo:eo+8]
+            for (so,eo) in lb[tid].load(cur[2],cur[0],K):
+                assert so not in sB; sB[so]=np.zeros(8) if eo is None else Bflat[eo:eo+8]
+        assert len(sA)==BM*8 and len(sB)==BN*8, "a chunk of the stage was not written"
+        a=np.array([np.concatenate([sA[swz(r,c)] for c in range(8)]) for r in range(BM)])
+        b=np.array([np.concatenate([sB[swz(r,c)] for c in range(8)]) for r in range(BN)])
+        acc+=a@b.T
+        nxt(cur)
+        kt+=1
+        if kt==ktp:
+            hook(seg,acc.copy())
+            if ls+1<my_segs: acc[:]=0
+            kt=0; ls+=1
+    return acc
 
 def tc_core(Amat,a_row0,a_rows,a_seg_cols,Bmat,b_row0,b_rows,b_seg_cols,K,nseg,BM,BN,hook):
     ktp=(K+BK-1)//BK; acc=np.zeros((BM,BN))
@@ -134,7 +185,7 @@ def block_gemm(M,N,K,batch,A,lda,a_batch,B,ldb,b_batch,Cbuf,ldc,c_batch,g,g_stri
                     grp=gc//gg
                     Cbuf[q*c_batch+gm*ldc+grp*gs+(gc-grp*gg)]=act(v)
 
-def blast_stage1(M,b,r,ib,x,ldx,V,S,z,BM,BN,G=1):
+def blast_stage1(M,b,r,ib,x,ldx,V,S,z,BM,BN,G=1,NT=128):
     nt=(r+BN-1)//BN; mt=(M+BM-1)//BM
     Xm=x.reshape(-1,ldx)   # includes padding rows? x has M rows
     Vm=V.reshape(b*r,ib)
@@ -146,19 +197,12 @@ def blast_stage1(M,b,r,ib,x,ldx,V,S,z,BM,BN,G=1):
             ss[kj,c]=S[kj*r+n0+c] if n0+c<r else 0
         stash=np.zeros((b,BM,BN+4))
         def hook(seg,acc): stash[seg,:, :BN]=acc
-        Xp=np.pad(Xm,((0,BM),(0,8))); Vp=np.pad(Vm,((0,BN),(0,8)))
+        Xp=np.pad(Xm,((0,BM),(0,64))); Vp=np.pad(Vm,((0,BN+b*r),(0,64)))  # padding: reads past the end show up as zeros
         # A operand: rows from m0, segment column offset ib; B: V rows n0 + seg*r (seg offset r*ib elements = r rows)
         def tc_blast(group):  # TcCore::run for one warp group: segments group, group+G, ...
-            ktp=(ib+BK-1)//BK; acc=np.zeros((BM,BN))
-            my_segs=(b-group+G-1)//G if group<b else 0
-            for ls in range(my_segs):
-                seg=group+ls*G
-                for kt in range(ktp):
-                    a=load_tile2(Xp,m0,M-m0,seg*ib,kt*BK,ib,BM)
-                    bt=load_tile2(Vp,n0+seg*r,r-n0,0,kt*BK,ib,BN)
-                    acc+=a@bt.T
-                hook(seg,acc.copy())
-                if ls+1<my_segs: acc[:]=0
+            # A = x rows m0.. (ld ldx, segment = ib columns); B = V rows n0.. of V_seg (ld ib, segment r*ib)
+            Aflat=Xp[m0:].ravel(); Bflat=Vp[n0:].ravel()
+            tc_core_threads(Aflat,Xp.shape[1],ib,M-m0,Bflat,Vp.shape[1],r*Vp.shape[1],r-n0,ib,b,BM,BN,NT,group,G,hook)
         for group in range(G): tc_blast(group)
         MR=1 if G>1 else 2
         kColGroups=BN//32; kItems=(BM//(4*MR))*kColGroups
@@ -197,19 +241,19 @@ def check_monarch(n,i,o,b,r,BM,BN):
     err=np.abs(ybuf.reshape(n,o)-ref).max()
     print("monarch",n,i,o,b,r,BM,BN,"err",err); assert err<1e-9
 
-def check_blast(n,i,o,b,r,BM,BN,ldx_pad=0,G=1):
+def check_blast(n,i,o,b,r,BM,BN,ldx_pad=0,G=1,NT=128):
     ib,ob=i//b,o//b
     x=rng.standard_normal((n,i)); U=rng.standard_normal((b,ob,r)); S=rng.standard_normal((b,b,r)); V=rng.standard_normal((b,r,ib))
     y=[x[:,j*ib:(j+1)*ib]@V[j].T for j in range(b)]
     ref=np.concatenate([sum(y[j]*S[k,j] for j in range(b))@U[k].T for k in range(b)],axis=1)
     ldx=i+ldx_pad; xb=np.zeros((n,ldx)); xb[:,:i]=x
     z=np.full(n*b*r,np.nan)
-    blast_stage1(n,b,r,ib,xb.ravel(),ldx,V.ravel(),S.ravel(),z,BM,BN,G)
+    blast_stage1(n,b,r,ib,xb.ravel(),ldx,V.ravel(),S.ravel(),z,BM,BN,G,NT)
     assert not np.isnan(z).any(), "z not fully written"
     ybuf=np.full(n*o,np.nan)
     block_gemm(n,ob,r,b,z,b*r,r,U.ravel(),r,ob*r,ybuf,o,ob,0,0,None,0,lambda v:v,64,64)
     err=np.abs(ybuf.reshape(n,o)-ref).max()
-    print("blast",n,i,o,b,r,BM,BN,"groups",G,"err",err); assert err<1e-8
+    print("blast",n,i,o,b,r,BM,BN,"groups",G,"threads/group",NT,"err",err); assert err<1e-8
 
 check_monarch(37,64,96,2,16,32,64)
 check_monarch(70,96,64,4,32,64,64)
@@ -224,82 +268,9 @@ check_blast(21,96,48,3,24,32,32,G=3)
 check_blast(40,288,144,9,40,32,32,G=3)
 check_blast(11,64,96,2,16,32,32,G=3)
 check_blast(19,128,64,4,32,32,32,G=2)
+check_blast(21,600,216,3,72,32,32,G=2)           # ib = 200: ragged last k-tile of every segment
+check_blast(13,600,216,3,72,16,32,G=3,NT=64)     # 16x32 tile, 2 warps per group
+check_blast(70,1224,144,9,40,64,64,NT=256)       # ib = 136, 64x64 / 8 warps
+check_blast(33,1224,144,9,72,32,64,G=2,NT=128)   # 32x64, ragged rank slice
+check_blast(9,512,256,16,32,32,32,NT=128)        # b = 16
 
-# Part 3: the single-launch layer kernel (kernels/blr_onelaunch.cu): ticket -> work item decoding for both
-# stages, the ready-counter protocol, and the reset by the last CTA. Simulates CTAs as coroutines run in
-# random interleavings on a machine with a limited number of resident CTAs (CTAs start in ticket order as
-# slots free up, as the hardware does not guarantee but the ticket counter enforces); checks every tile
-# runs exactly once, a stage-2 tile reads only rows whose stage-1 tiles have all finished, nothing
-# deadlocks, and the counters end at zero.
-import random
-
-def one_launch_sim(M, kind, G, bm1, bn1, bm2, bn2, N1, batch1, N2, batch2, slots, seed):
-    rnd = random.Random(seed)
-    m_tiles1 = -(-M // bm1)
-    if kind == 'blast':
-        n_tiles1 = -(-N1 // bn1); per_tm1 = n_tiles1; n1_items = m_tiles1 * n_tiles1; n1_tickets = n1_items
-    else:
-        n_tiles1 = -(-N1 // bn1); per_tm1 = n_tiles1 * batch1; n1_items = m_tiles1 * per_tm1
-        n1_tickets = -(-n1_items // G)
-    m_tiles2 = -(-M // bm2); n_tiles2 = -(-N2 // bn2); per_tm2 = n_tiles2 * batch2
-    n2_items = m_tiles2 * per_tm2; n2_tickets = -(-n2_items // G)
-    grid = n1_tickets + n2_tickets
-    sync = [0] * (2 + m_tiles1)
-    done1 = set(); done2 = set()
-    row_ready = [0] * M  # stage-1 tiles finished covering each row (must reach per_tm1 before stage 2 reads)
-
-    def cta():
-        t = sync[0]; sync[0] += 1; yield
-        if t < n1_tickets:
-            groups = [0] if kind == 'blast' else range(G)
-            for g in groups:
-                item = t if kind == 'blast' else t * G + g
-                if item >= n1_items: continue
-                tm = item // per_tm1; rest = item - tm * per_tm1
-                q, tn = divmod(rest, n_tiles1)
-                assert (tm, q, tn) not in done1; done1.add((tm, q, tn))
-                yield  # the tile's work
-                for row in range(tm * bm1, min(M, (tm + 1) * bm1)): row_ready[row] += 1
-                sync[2 + tm] += 1; yield
-        else:
-            for g in range(G):
-                item = (t - n1_tickets) * G + g
-                if item >= n2_items: continue
-                tm = item // per_tm2; rest = item - tm * per_tm2
-                q, tn = divmod(rest, n_tiles2)
-                m0 = tm * bm2; first = m0 // bm1; last = min(M - 1, m0 + bm2 - 1) // bm1
-                for tt in range(first, last + 1):
-                    while sync[2 + tt] < per_tm1: yield  # spin
-                for row in range(m0, min(M, m0 + bm2)):
-                    assert row_ready[row] == per_tm1, "stage 2 read a row before stage 1 finished it"
-                assert (tm, q, tn) not in done2; done2.add((tm, q, tn))
-                yield
-        d = sync[1]; sync[1] += 1
-        if d == grid - 1:
-            for i in range(len(sync)): sync[i] = 0
-        yield
-
-    waiting = grid; running = []; steps = 0
-    while waiting or running:
-        while waiting and len(running) < slots:
-            running.append(cta()); waiting -= 1
-        c = rnd.choice(running)
-        try: next(c)
-        except StopIteration: running.remove(c)
-        steps += 1
-        assert steps < 10_000_000, "no progress: deadlock"
-    assert len(done1) == n1_items and len(done2) == n2_items
-    assert all(v == 0 for v in sync), "counters not reset"
-    return grid
-
-for seed, args in enumerate([
-        (512, 'blast', 3, 32, 32, 32, 64, 256, 1, 512, 9, 264),   # DiT fc1 512 tokens, config 1
-        (197, 'blast', 3, 32, 32, 32, 64, 128, 1, 1024, 3, 264),  # ViT fc1, config 1
-        (197, 'blast', 1, 32, 32, 64, 64, 128, 1, 1024, 3, 3),    # few slots: serial-ish
-        (1, 'blast', 1, 32, 32, 32, 64, 96, 1, 48, 9, 1),         # one token, one slot
-        (513, 'gemm', 1, 32, 64, 32, 64, 128, 4, 768, 4, 100),    # Monarch ViT-like, config 4
-        (197, 'gemm', 3, 32, 64, 32, 64, 128, 4, 768, 4, 7),      # config 6, few slots
-        (100, 'gemm', 1, 64, 64, 64, 64, 48, 1, 192, 1, 2),       # low-rank, config 5
-        (77, 'gemm', 1, 64, 64, 32, 64, 48, 1, 192, 1, 5)]):      # bm2 < bm1 (rows span part of a tile)
-    g = one_launch_sim(*args, seed=seed)
-    print("one-launch schedule", args[:3], "grid", g, "ok")

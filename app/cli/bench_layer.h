@@ -1,7 +1,7 @@
 // The pieces of `blr bench-layer`: one variant's benchmark state (rotating sets of x, weights and y on the
 // GPU, the CPU reference for a sample of rows) that can be timed again under other kernel options, and the
-// two experiment modes built on it: --breakdown (each stage alone, the pair, PDL on/off, single launch)
-// and --sweep (every stage-1/stage-2 path and tile, cuBLASLt algorithms, single-launch configurations).
+// two experiment modes built on it: --breakdown (each stage alone, the pair, PDL on/off, PDL-first)
+// and --sweep (every stage-1/stage-2 path and tile, cuBLASLt algorithms).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -109,15 +109,15 @@ class LayerBench {
 // Empty-kernel graph nodes: µs per node for a few grid sizes, with and without PDL (one line, and JSON).
 nlohmann::json probe_launch_cost(CudaOps& ops, int sms, std::string* line);
 
-// --breakdown: each stage alone, the pair, PDL off / first, single launch. Prints a block; returns JSON.
+// --breakdown: each stage alone, the pair, PDL off / first. Prints a block; returns JSON.
 // `summary` receives a compact one-line digest.
-// with_one: include the single launch.
 nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, const DeviceInfo& dev, int samples,
-                             int warmup, bool with_one, std::string* summary);
+                             int warmup, std::string* summary);
 
 // --sweep: every path/tile/algorithm the code offers, one line each sorted by time, the auto pick marked.
 // dense_ms > 0 adds the "x dense" column. `summary` receives the best configurations in one line.
+// with_lt_algos: also every cuBLASLt heuristic entry for cuBLASLt stages (otherwise only its first choice).
 nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double dense_ms, int samples, int warmup,
-                         bool with_one, std::string* summary);
+                         bool with_lt_algos, std::string* summary);
 
 }  // namespace blr::cli

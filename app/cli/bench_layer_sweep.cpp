@@ -1,13 +1,13 @@
 // `blr bench-layer --breakdown` and `--sweep`, and the launch-cost probe.
 //
-// Breakdown: a BLR layer is two kernels (or one, single-launch). Timing each stage alone as its own graph
+// Breakdown: a BLR layer is two kernels. Timing each stage alone as its own graph
 // (same rotation over sets) and the pair says where the time goes: "gap" = pair − s1 − s2 is what the
 // stage boundary costs (positive: launch latency / full-grid dependency; negative: PDL overlap). The probe
 // says what an empty kernel node costs, the floor under every stage.
 //
 // Sweep: tries every stage-1 path and tile (with stage 2 on auto), then every stage-2 path, tile, cuBLASLt
-// heuristic entry and PDL setting (with the best stage 1), then PDL-first and the single-launch
-// configurations. Configurations whose plan repeats one already timed are skipped (a forced tile that does
+// heuristic entry and PDL setting (with the best stage 1), then PDL-first. Configurations whose plan
+// repeats one already timed are skipped (a forced tile that does
 // not apply falls back to a plan that already ran), as are those that cannot run (the reason is printed).
 // Each timed configuration is checked against the CPU reference first.
 #include <algorithm>
@@ -71,7 +71,7 @@ nlohmann::json probe_launch_cost(CudaOps& ops, int sms, std::string* line) {
 }
 
 nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, const DeviceInfo& dev, int samples,
-                             int warmup, bool with_one, std::string* summary) {
+                             int warmup, std::string* summary) {
   const VariantSpec& v = bench.variant();
   const LayerProblem& p = bench.problem();
   nlohmann::json j;
@@ -92,27 +92,11 @@ nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, co
     j = {{"us", us(pair)}, {"plan", pair.plan}};
     return j;
   }
-  const Timed s1 = bench.time(with([](BlrKernelOptions& o) { o.only_stage = 1; o.layer = BlrLayerPath::TwoKernel; }),
-                              samples, warmup, false);
-  const Timed s2 = bench.time(with([](BlrKernelOptions& o) { o.only_stage = 2; o.layer = BlrLayerPath::TwoKernel; }),
-                              samples, warmup, false);
-  const Timed two = bench.time(with([](BlrKernelOptions& o) { o.layer = BlrLayerPath::TwoKernel; }), samples, warmup,
-                               true);
-  const Timed nopdl = bench.time(with([](BlrKernelOptions& o) { o.pdl = false; o.layer = BlrLayerPath::TwoKernel; }),
-                                 samples, warmup, true);
-  const Timed first = bench.time(
-      with([](BlrKernelOptions& o) { o.pdl_first = true; o.layer = BlrLayerPath::TwoKernel; }), samples, warmup, true);
-  Timed one, one_first;
-  one.error = one_first.error = "not run (--no-one-launch)";
-  if (with_one) {
-    one = bench.time(with([](BlrKernelOptions& o) { o.layer = BlrLayerPath::OneLaunch; }), samples, warmup, true);
-    one_first = bench.time(with([](BlrKernelOptions& o) {
-                             o.layer = BlrLayerPath::OneLaunch;
-                             o.pdl_first = true;
-                           }),
-                           samples, warmup, true);
-  }
-  const bool one_ran = one.error.empty() && one.plan.find("one-launch ") != std::string::npos;
+  const Timed s1 = bench.time(with([](BlrKernelOptions& o) { o.only_stage = 1; }), samples, warmup, false);
+  const Timed s2 = bench.time(with([](BlrKernelOptions& o) { o.only_stage = 2; }), samples, warmup, false);
+  const Timed& two = pair;
+  const Timed nopdl = bench.time(with([](BlrKernelOptions& o) { o.pdl = false; }), samples, warmup, true);
+  const Timed first = bench.time(with([](BlrKernelOptions& o) { o.pdl_first = true; }), samples, warmup, true);
   auto stage_line = [&](const char* name, const Timed& t, int stage) {
     const Cost c = stage_cost(v, p, stage);
     const double s = t.t.median_ms * 1e-3;
@@ -122,31 +106,26 @@ nlohmann::json run_breakdown(LayerBench& bench, const BlrKernelOptions& base, co
   };
   const bool have_gap = us(two) > 0 && us(s1) > 0 && us(s2) > 0;
   const double gap = have_gap ? us(two) - us(s1) - us(s2) : 0.0;
-  std::printf("breakdown %-8s %s | %s | pair %s (gap %s) | no-pdl %s | pdl-first %s | one-launch %s%s, +pdl %s\n",
-              v.name.c_str(), stage_line("s1", s1, 1).c_str(), stage_line("s2", s2, 2).c_str(), show(us(two)).c_str(),
-              have_gap ? fmt("%+.2f", gap).c_str() : "n/a", show(us(nopdl)).c_str(), show(us(first)).c_str(),
-              one_ran ? show(us(one)).c_str() : "n/a", one_ran ? "" : " (unavailable)",
-              one_ran ? show(us(one_first)).c_str() : "n/a");
-  std::printf("  plans: two: %s\n         one: %s\n", short_plan(two.plan, 150).c_str(),
-              short_plan(one.plan, 150).c_str());
-  for (const Timed* t : std::initializer_list<const Timed*>{&two, &nopdl, &first, &one, &one_first})
+  std::printf("breakdown %-8s %s | %s | pair %s (gap %s) | no-pdl %s | pdl-first %s\n", v.name.c_str(),
+              stage_line("s1", s1, 1).c_str(), stage_line("s2", s2, 2).c_str(), show(us(two)).c_str(),
+              have_gap ? fmt("%+.2f", gap).c_str() : "n/a", show(us(nopdl)).c_str(), show(us(first)).c_str());
+  std::printf("  plan: %s\n", short_plan(two.plan, 170).c_str());
+  for (const Timed* t : std::initializer_list<const Timed*>{&two, &nopdl, &first})
     if (t->error.empty() && (!t->err.finite || t->err.rel() > 3e-2))
       std::printf("  WARNING: wrong output (rel err %.3g, finite %d) for plan %s\n", t->err.rel(), t->err.finite,
                   t->plan.c_str());
   (void)dev;
   *summary = cat("s1 ", show(us(s1)), " s2 ", show(us(s2)), " pair ", show(us(two)), " gap ",
                  have_gap ? fmt("%+.1f", gap) : std::string("n/a"), " nopdl ", show(us(nopdl)), " pf ",
-                 show(us(first)), " one ", one_ran ? show(us(one)) : "n/a", " one+pf ",
-                 one_ran ? show(us(one_first)) : "n/a");
-  j = {{"stage1_us", us(s1)},       {"stage2_us", us(s2)},          {"pair_us", us(two)},
-       {"gap_us", have_gap ? gap : 0.0},             {"no_pdl_us", us(nopdl)},       {"pdl_first_us", us(first)},
-       {"one_launch_us", one_ran ? us(one) : -1.0}, {"one_launch_pdl_first_us", one_ran ? us(one_first) : -1.0},
-       {"plan_two", two.plan},      {"plan_one", one.plan},         {"plan_stage1", s1.plan}};
+                 show(us(first)));
+  j = {{"stage1_us", us(s1)},         {"stage2_us", us(s2)},       {"pair_us", us(two)},
+       {"gap_us", have_gap ? gap : 0.0}, {"no_pdl_us", us(nopdl)},    {"pdl_first_us", us(first)},
+       {"plan_two", two.plan},        {"plan_stage1", s1.plan},    {"plan_stage2", s2.plan}};
   return j;
 }
 
 nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double dense_ms, int samples, int warmup,
-                         bool with_one, std::string* summary) {
+                         bool with_lt_algos, std::string* summary) {
   const VariantSpec& v = bench.variant();
   std::vector<Row> rows;
   std::set<std::string> seen;
@@ -159,7 +138,6 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
         dup = true;
         return "repeat";
       }
-      if (plan.find("(no single launch") != std::string::npos) return "no single launch for this layer";
       return "";
     });
     if (dup) {
@@ -186,8 +164,7 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
     return best;
   };
 
-  BlrKernelOptions two = base;
-  two.layer = BlrLayerPath::TwoKernel;
+  const BlrKernelOptions& two = base;
   const int auto_row = try_candidate({"auto", base});
 
   // Phase 1: stage-1 candidates, stage 2 on auto.
@@ -200,7 +177,7 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
     o.tile1 = t;
     s1_list.push_back({cat("s1=t", t), o});
   }
-  // SIMT (the f32 path) and the single launch are for few tokens; at thousands they only cost sweep time.
+  // SIMT (the f32 path) is for few tokens; at thousands it only costs sweep time.
   const bool many_tokens = bench.problem().tokens > 4096;
   if (!many_tokens) {
     BlrKernelOptions o = two;
@@ -208,7 +185,7 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
     s1_list.push_back({"s1=simt", o});
   }
   if (v.kind == LayerKind::LowRank)
-    for (int a = 0; a < 4; ++a) {
+    for (int a = 0; a < (with_lt_algos ? 4 : 1); ++a) {
       BlrKernelOptions o = two;
       o.stage1 = BlrStagePath::CublasLt;
       o.lt_algo = a;
@@ -217,8 +194,7 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
   std::vector<int> p1 = {auto_row};
   for (const Candidate& c : s1_list) p1.push_back(try_candidate(c));
   const int best1 = best_of(p1);
-  BlrKernelOptions b1 = best1 >= 0 ? rows[best1].o : two;
-  b1.layer = BlrLayerPath::TwoKernel;
+  const BlrKernelOptions b1 = best1 >= 0 ? rows[best1].o : two;
   const std::string b1_label = best1 >= 0 && best1 != auto_row ? rows[best1].label : "s1=auto";
 
   // Phase 2: stage-2 candidates with the best stage 1.
@@ -231,7 +207,7 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
       o.pdl = pdl;
       s2_list.push_back({cat(b1_label, " s2=t", t, pdl ? "" : " nopdl"), o});
     }
-  for (int a = 0; a < 8; ++a) {
+  for (int a = 0; a < (with_lt_algos ? 8 : 1); ++a) {
     BlrKernelOptions o = b1;
     o.stage2 = BlrStagePath::CublasLt;
     o.lt_algo = a;
@@ -245,25 +221,15 @@ nlohmann::json run_sweep(LayerBench& bench, const BlrKernelOptions& base, double
   std::vector<int> p2 = {best1};
   for (const Candidate& c : s2_list) p2.push_back(try_candidate(c));
   const int best2 = best_of(p2);
-  BlrKernelOptions b2 = best2 >= 0 ? rows[best2].o : b1;
-  b2.layer = BlrLayerPath::TwoKernel;
+  const BlrKernelOptions b2 = best2 >= 0 ? rows[best2].o : b1;
   const std::string b2_label = best2 >= 0 && best2 != auto_row ? rows[best2].label : "s1=auto s2=auto";
 
-  // Phase 3: the best pair launched PDL-first; the single launch in every configuration.
+  // Phase 3: the best pair launched PDL-first.
   {
     BlrKernelOptions o = b2;
     o.pdl_first = true;
     try_candidate({cat(b2_label, " pf"), o});
   }
-  const int one_configs = !with_one ? -1 : many_tokens ? 0 : tiles.one_launch;
-  for (int t = 0; t <= one_configs; ++t)
-    for (bool pf : {false, true}) {
-      BlrKernelOptions o = base;
-      o.layer = BlrLayerPath::OneLaunch;
-      o.one_tile = t;
-      o.pdl_first = pf;
-      try_candidate({cat("one=", t == 0 ? std::string("auto") : std::to_string(t), pf ? " pf" : ""), o});
-    }
 
   // Report, fastest first.
   std::vector<int> order(rows.size());

@@ -136,16 +136,14 @@ int run_bench_layer(const std::vector<std::string>& argv) {
       .option("stage2", "PATH", "force the second BLR stage: auto, tc, simt, lt", "auto")
       .option("tile1", "ID", "stage-1 tile id (experiments; 0 = cost model)", "0")
       .option("tile2", "ID", "stage-2 tile id (experiments; 0 = cost model)", "0")
-      .option("layer", "PATH", "BLR layer launch: auto, two (two kernels), one (single launch)", "auto")
-      .option("one-tile", "ID", "single-launch configuration id (experiments; 0 = cost model)", "0")
       .option("lt-algo", "I", "entry of cuBLASLt's heuristic list for cuBLASLt stages (0 = its first choice)", "0")
       .flag("no-pdl", "launch stage 2 without programmatic dependent launch")
       .flag("pdl-first", "launch the layer's first kernel under PDL too (it waits before reading anything)")
-      .flag("breakdown", "also time each stage alone, the pair, PDL off / first and the single launch")
-      .flag("sweep", "also time every stage path, tile, cuBLASLt algorithm and single-launch configuration")
+      .flag("breakdown", "also time each stage alone, the pair, PDL off and PDL-first")
+      .flag("sweep", "also time every stage path, tile and cuBLASLt algorithm")
+      .flag("sweep-tiles", "with --sweep: only the stage-1 and stage-2 tiles and paths (no cuBLASLt algorithm list)")
       .option("sweep-samples", "N", "graph replays per configuration in --breakdown and --sweep (at least 100)", "100")
       .flag("probe", "also time empty kernels as graph nodes (what one kernel launch costs)")
-      .flag("no-one-launch", "leave the single-launch kernel out of --breakdown and --sweep")
       .option("label", "NAME", "name of this layer in the \"S| \" digest lines", "")
       .option("json", "FILE", "also write the results as JSON");
   if (!args.parse(argv)) return 0;
@@ -200,8 +198,6 @@ int run_bench_layer(const std::vector<std::string>& argv) {
   opt.stage2 = parse_blr_stage_path(args.get("stage2"));
   opt.tile1 = args.get_int("tile1");
   opt.tile2 = args.get_int("tile2");
-  opt.layer = parse_blr_layer_path(args.get("layer"));
-  opt.one_tile = args.get_int("one-tile");
   opt.lt_algo = lt_algo;
   if (args.has("no-pdl")) opt.pdl = false;
   if (args.has("pdl-first")) opt.pdl_first = true;
@@ -224,9 +220,8 @@ int run_bench_layer(const std::vector<std::string>& argv) {
               "activations come from HBM as in a full model\n",
               samples, warmup, mib(2.0 * static_cast<double>(dev.l2_bytes)).c_str());
   for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
-  std::printf("stage paths: stage1=%s stage2=%s pdl=%s pdl-first=%s layer=%s\n\n", blr_stage_path_name(opt.stage1),
-              blr_stage_path_name(opt.stage2), opt.pdl ? "on" : "off", opt.pdl_first ? "on" : "off",
-              blr_layer_path_name(opt.layer));
+  std::printf("stage paths: stage1=%s stage2=%s pdl=%s pdl-first=%s\n\n", blr_stage_path_name(opt.stage1),
+              blr_stage_path_name(opt.stage2), opt.pdl ? "on" : "off", opt.pdl_first ? "on" : "off");
   std::fflush(stdout);
 
   std::vector<Result> results;
@@ -270,11 +265,11 @@ int run_bench_layer(const std::vector<std::string>& argv) {
       digest(cat("S| ", line));
     }
     if (args.has("breakdown")) {
-      r.breakdown = run_breakdown(bench, opt, dev, sweep_samples, warmup, !args.has("no-one-launch"), &r.breakdown_line);
+      r.breakdown = run_breakdown(bench, opt, dev, sweep_samples, warmup, &r.breakdown_line);
       if (v.kind != LayerKind::Dense) digest(cat("S|   bd: ", r.breakdown_line));
     }
     if (args.has("sweep") && v.kind != LayerKind::Dense) {
-      r.sweep = run_sweep(bench, opt, dense_ms, sweep_samples, warmup, !args.has("no-one-launch"), &r.sweep_line);
+      r.sweep = run_sweep(bench, opt, dense_ms, sweep_samples, warmup, !args.has("sweep-tiles"), &r.sweep_line);
       digest(cat("S|   sw: ", r.sweep_line));
     }
     std::fflush(stdout);
@@ -320,7 +315,6 @@ int run_bench_layer(const std::vector<std::string>& argv) {
                             {"stage2", blr_stage_path_name(opt.stage2)},
                             {"pdl", opt.pdl},
                             {"pdl_first", opt.pdl_first},
-                            {"layer", blr_layer_path_name(opt.layer)},
                             {"peak_tflops_used", dev.bf16_tflops},
                             {"peak_gbs_used", dev.memory_bandwidth_gbs},
                             {"l2_bytes", dev.l2_bytes},

@@ -137,18 +137,14 @@ struct Case {
 struct PathSpec {
   const char* name;
   BlrStagePath s1, s2;
-  BlrLayerPath layer = BlrLayerPath::TwoKernel;
   bool pdl_first = false;
 };
-constexpr PathSpec kAuto{"auto", BlrStagePath::Auto, BlrStagePath::Auto, BlrLayerPath::Auto};
+constexpr PathSpec kAuto{"auto", BlrStagePath::Auto, BlrStagePath::Auto};
 constexpr PathSpec kTensorCore{"tc", BlrStagePath::TensorCore, BlrStagePath::TensorCore};
 constexpr PathSpec kSimt{"simt", BlrStagePath::Simt, BlrStagePath::Simt};
 constexpr PathSpec kLt{"lt", BlrStagePath::CublasLt, BlrStagePath::CublasLt};
-// Both stages in one kernel (kernels/blr_onelaunch.h), launched under PDL (it waits before reading).
-constexpr PathSpec kOneLaunch{"one-launch", BlrStagePath::Auto, BlrStagePath::Auto, BlrLayerPath::OneLaunch, true};
 // Two kernels, the first one also under PDL (waits before reading even its weights).
-constexpr PathSpec kPdlFirst{"tc pdl-first", BlrStagePath::TensorCore, BlrStagePath::TensorCore,
-                             BlrLayerPath::TwoKernel, true};
+constexpr PathSpec kPdlFirst{"tc pdl-first", BlrStagePath::TensorCore, BlrStagePath::TensorCore, true};
 
 // Whether the tensor-core kernels can take both stages of this case (mirrors the launchers' rules:
 // 16-bit storage, K and every row stride / block offset a multiple of 8 elements, 16-byte aligned x).
@@ -202,7 +198,6 @@ class LinearParity {
       BlrKernelOptions o = blr_kernel_options();  // keeps tile overrides set by the caller
       o.stage1 = p.s1;
       o.stage2 = p.s2;
-      o.layer = p.layer;
       o.pdl_first = p.pdl_first;
       ScopedBlrKernelOptions scoped(o);
       y_buf.copy_from(sentinel_dt);
@@ -251,12 +246,6 @@ class LinearParity {
     if (p.s2 == BlrStagePath::Simt) expect_in_plan("s2 simt");
     if (p.s2 == BlrStagePath::CublasLt) expect_in_plan("s2 cublasLt");
     if (p.s1 == BlrStagePath::CublasLt && !first_is_ours) expect_in_plan("s1 cublasLt");
-    if (p.layer == BlrLayerPath::OneLaunch) {
-      // The single launch takes every tensor-core-eligible case and nothing else.
-      if (tc_eligible(c)) expect_in_plan("one-launch ");
-      else EXPECT_EQ(plan.find("one-launch "), std::string::npos) << "one-launch ran on an ineligible case";
-      return;
-    }
     if (p.s1 == BlrStagePath::TensorCore && tc_eligible(c)) expect_in_plan("s1 tc");
     if (p.s2 == BlrStagePath::TensorCore && tc_eligible(c)) expect_in_plan("s2 tc");
     if (p.pdl_first && tc_eligible(c) && sm90()) expect_in_plan("pdl-first");
@@ -277,8 +266,8 @@ class LinearParity {
 
 std::vector<PathSpec> paths_for(DType dt, Variant v) {
   if (v == Variant::Dense) return {kAuto};
-  if (dt == DType::F32) return {kAuto, kSimt, kLt, kOneLaunch};  // one-launch must fall back for f32
-  return {kAuto, kTensorCore, kSimt, kLt, kOneLaunch, kPdlFirst};
+  if (dt == DType::F32) return {kAuto, kSimt, kLt};
+  return {kAuto, kTensorCore, kSimt, kLt, kPdlFirst};
 }
 
 struct Shape4 {
@@ -317,10 +306,14 @@ void sweep_paper(Variant v, DType dt, const std::vector<Shape4>& shapes, const s
 }
 
 const std::vector<Shape4> kDenseSmall = {{64, 96, 1, 0}, {100, 36, 1, 0}, {8, 8, 1, 0}};
-const std::vector<Shape4> kLowRankSmall = {{64, 96, 1, 16}, {100, 36, 1, 12}, {256, 128, 1, 1}};
+const std::vector<Shape4> kLowRankSmall = {
+    {64, 96, 1, 16}, {100, 36, 1, 12}, {256, 128, 1, 1},
+    {200, 136, 1, 72},  // K = 200, 136: 64-wide k-tiles with a ragged last one (8 and 8 of 64 elements)
+};
 const std::vector<Shape4> kMonarchSmall = {
     {64, 96, 2, 16},   // g = 8: vectorised permuted store
-    {96, 64, 4, 32},   // i/b = 24: K not a multiple of the 32-wide k-tile
+    {96, 64, 4, 32},   // i/b = 24: K smaller than one 64-wide k-tile
+    {600, 216, 3, 72}, // i/b = 200, r = 72: ragged last k-tile in both stages, several k-tiles
     {256, 128, 1, 32}, // b = 1: no permutation
     {800, 600, 8, 40}, // i/b = 100, o/b = 75, g = 5: SIMT stage 1, cuBLASLt stage 2
     {48, 48, 3, 24},   // b = 3
@@ -328,6 +321,7 @@ const std::vector<Shape4> kMonarchSmall = {
 };
 const std::vector<Shape4> kBlastSmall = {
     {64, 96, 2, 16},    {96, 64, 4, 32},
+    {600, 216, 3, 72},  // i/b = 200: every input block ends in a ragged k-tile (segment boundaries mid-ring)
     {256, 128, 1, 32},  // b = 1
     {800, 600, 8, 40},  // i/b = 100: SIMT stage 1
     {48, 48, 3, 24},    {192, 384, 4, 20},  // r % 8 != 0: stage 2 cannot use tensor cores
@@ -393,34 +387,52 @@ TEST(LinearParityGpu, AllActivationsWithAndWithoutBias) {
 }
 
 // Every tensor-core tile configuration, forced in turn (the cost model alone would leave some unused on
-// these shapes): BLAST stage-1 tiles on a b=3 and a b=9 layer, GEMM tiles on both Monarch stages.
+// these shapes): BLAST stage-1 tiles on b = 3, 4, 5, 9 and 16 layers, GEMM tiles on both Monarch stages.
+// Input blocks of 72 and 136 features: one ragged k-tile, or two whole ones and a ragged third, so every
+// segment boundary of the BLAST ring falls in the middle of the ring.
 TEST(LinearParityGpu, EveryTileConfiguration) {
   BLR_REQUIRE_CUDA();
+  // Dynamic shared memory of a BLAST stage-1 tile (kernels/blr_blast.cu): G rings of `stages` 64-wide
+  // k-tiles of (BM + BN) 128-byte rows, the y stash (row stride BN + 4 floats or BN + 8 16-bit values) and
+  // the S slice.
+  struct Blast {
+    int bm, bn, stages, groups;
+    bool stash16, s16;
+    int smem(int64_t b) const {
+      const int sld = stash16 ? bn + 8 : bn + 4;
+      return groups * stages * (bm + bn) * 128 + static_cast<int>(b) * bm * sld * (stash16 ? 2 : 4) +
+             static_cast<int>(b * b) * bn * (s16 ? 2 : 4);
+    }
+  };
   struct TileCase {
     Variant v;
     int tile;
     const char* name;  // as the plan prints it
     int64_t b;
-    int smem = 0;  // dynamic shared memory the tile needs at this b (bytes), when beyond small-GPU limits
+    Blast blast;  // BLAST only
   };
   const TileCase cases[] = {
-      {Variant::Blast, 1, "128x64/b<=4", 3},
-      {Variant::Blast, 2, "64x64/b<=4", 3},
-      {Variant::Blast, 3, "32x32/b<=4", 3},
-      {Variant::Blast, 4, "64x64/b<=16", 9, 4 * 128 * 64 + 9 * 64 * 68 * 4 + 81 * 64 * 4},
-      {Variant::Blast, 5, "32x32/b<=16", 9},
-      {Variant::Blast, 6, "32x32/b<=4/2 groups", 2},
-      {Variant::Blast, 7, "32x32/b<=4/3 groups", 3},
-      {Variant::Blast, 8, "32x32/b<=16/3 groups", 9},
-      {Variant::Blast, 8, "32x32/b<=16/3 groups", 4},  // groups with unequal numbers of blocks
-      {Variant::Blast, 9, "128x64/b<=16/16-bit stash", 9, 3 * 192 * 64 + 9 * 128 * 72 * 2 + 81 * 64 * 4},
-      {Variant::Blast, 9, "128x64/b<=16/16-bit stash", 5, 3 * 192 * 64 + 5 * 128 * 72 * 2 + 25 * 64 * 4},
-      {Variant::Blast, 10, "128x64/b<=16/16-bit stash+S s4", 9, 4 * 192 * 64 + 9 * 128 * 72 * 2 + 81 * 64 * 2},
-      {Variant::Blast, 10, "128x64/b<=16/16-bit stash+S s4", 3, 4 * 192 * 64 + 3 * 128 * 72 * 2 + 9 * 64 * 2},
-      {Variant::Monarch, 1, "128x128", 4},
-      {Variant::Monarch, 2, "64x128", 4},
-      {Variant::Monarch, 3, "64x64", 4},
-      {Variant::Monarch, 4, "32x64", 4},
+      {Variant::Blast, 1, "128x64/b<=4 s4", 3, {128, 64, 4, 1, true, false}},
+      {Variant::Blast, 1, "128x64/b<=4 s4", 4, {128, 64, 4, 1, true, false}},
+      {Variant::Blast, 2, "64x64/b<=16 s8", 9, {64, 64, 8, 1, true, true}},
+      {Variant::Blast, 2, "64x64/b<=16 s8", 5, {64, 64, 8, 1, true, true}},
+      {Variant::Blast, 3, "64x64/b<=16 s4", 9, {64, 64, 4, 1, true, true}},
+      {Variant::Blast, 4, "32x32/b<=16 2 groups s8", 9, {32, 32, 8, 2, false, false}},
+      {Variant::Blast, 4, "32x32/b<=16 2 groups s8", 3, {32, 32, 8, 2, false, false}},  // groups of 2 and 1 blocks
+      {Variant::Blast, 5, "32x32/b<=16 2 groups s4", 9, {32, 32, 4, 2, false, false}},
+      {Variant::Blast, 6, "32x32/b<=16 s4", 16, {32, 32, 4, 1, true, true}},
+      {Variant::Blast, 6, "32x32/b<=16 s4", 9, {32, 32, 4, 1, true, true}},
+      {Variant::Blast, 7, "16x32/b<=4 3 groups s5", 3, {16, 32, 5, 3, false, false}},
+      {Variant::Blast, 7, "16x32/b<=4 3 groups s5", 4, {16, 32, 5, 3, false, false}},  // unequal groups
+      {Variant::Blast, 8, "32x32/b<=4 3 groups s5", 3, {32, 32, 5, 3, false, false}},
+      {Variant::Blast, 8, "32x32/b<=4 3 groups s5", 2, {32, 32, 5, 3, false, false}},  // a group with nothing
+      {Variant::Blast, 9, "32x32/b<=16 3 groups s6", 9, {32, 32, 6, 3, false, false}},
+      {Variant::Blast, 9, "32x32/b<=16 3 groups s6", 4, {32, 32, 6, 3, false, false}},
+      {Variant::Blast, 10, "32x64/b<=16 2 groups s6", 9, {32, 64, 6, 2, true, true}},
+      {Variant::Monarch, 1, "128x128", 4, {}},
+      {Variant::Monarch, 2, "64x128", 4, {}},
+      {Variant::Monarch, 3, "64x64", 4, {}},
+      {Variant::Monarch, 4, "32x64", 4, {}},
   };
   int smem_optin = 0;
   BLR_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
@@ -434,127 +446,51 @@ TEST(LinearParityGpu, EveryTileConfiguration) {
       o.tile1 = tc.tile;
       o.tile2 = tc.v == Variant::Monarch ? tc.tile : 0;
       ScopedBlrKernelOptions scoped(o);
-      Case c{tc.v, tc.b * 64, tc.b * 48, tc.b, tc.v == Variant::Monarch ? 64 : 96, n};
+      const int64_t ib = i % 2 ? 72 : 136;
+      Case c{tc.v, tc.b * ib, tc.b * 48, tc.b, tc.v == Variant::Monarch ? 64 : 96, n};
       c.act = kActs[i % 4];
       c.dt = i % 2 ? DType::F16 : DType::BF16;
       t.check(c, {PathSpec{"forced tile", BlrStagePath::TensorCore, BlrStagePath::TensorCore}}, 15000 + i);
-      if (tc.smem <= smem_optin) {  // otherwise the launcher rightly falls back to a tile that fits
-        EXPECT_NE(last_linear_plan().find(cat("s1 tc", tc.v == Variant::Blast ? "-mix " : " ", tc.name)),
+      const int smem = tc.v == Variant::Blast ? tc.blast.smem(tc.b) : 0;
+      if (smem <= smem_optin) {  // otherwise the launcher rightly falls back to a tile that fits
+        EXPECT_NE(last_linear_plan().find(cat("s1 tc", tc.v == Variant::Blast ? "-mix " : " ", tc.name, " ")),
                   std::string::npos)
             << "forced tile did not run: " << last_linear_plan();
       }
       if (tc.v == Variant::Monarch) {
-        EXPECT_NE(last_linear_plan().find(cat("s2 tc ", tc.name)), std::string::npos) << last_linear_plan();
+        EXPECT_NE(last_linear_plan().find(cat("s2 tc ", tc.name, " ")), std::string::npos) << last_linear_plan();
       }
       ++i;
     }
 }
 
-// Every single-launch configuration, forced in turn, over token counts that leave partial token tiles in
-// both stages (33, 197, 513) and a single token; BLAST at b = 3 and b = 9 (configuration 1 mixes at most
-// 9 blocks), Monarch and low-rank on the GEMM configurations.
-TEST(LinearParityGpu, EverySingleLaunchConfiguration) {
+// BLAST stage-1 CTAs loop over tiles when there are more tiles than fit on the GPU at once, filling the
+// next tile's ring while they mix the current one: enough tokens (40 per SM) that every tile shape gets
+// several tiles per CTA, with ragged last token tiles and rank slices, b = 3 and b = 9.
+TEST(LinearParityGpu, BlastStage1CtasLoopOverTiles) {
   BLR_REQUIRE_CUDA();
-  struct OneCase {
-    Variant v;
+  int sms = 0;
+  BLR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  struct LoopCase {
     int tile;
-    int64_t in, out, b, r;
+    int64_t b, r;
   };
-  const OneCase cases[] = {
-      {Variant::Blast, 1, 9 * 64, 9 * 48, 9, 96},  {Variant::Blast, 1, 3 * 64, 3 * 160, 3, 64},
-      {Variant::Blast, 2, 9 * 64, 9 * 48, 9, 96},  {Variant::Blast, 2, 16 * 32, 16 * 16, 16, 32},
-      {Variant::Blast, 3, 3 * 64, 3 * 160, 3, 64}, {Variant::Monarch, 4, 256, 384, 4, 64},
-      {Variant::Monarch, 5, 256, 384, 4, 64},       {Variant::Monarch, 6, 256, 384, 4, 64},
-      {Variant::LowRank, 4, 320, 192, 1, 48},       {Variant::LowRank, 5, 320, 192, 1, 48},
-      {Variant::LowRank, 6, 320, 192, 1, 48},
-  };
+  const LoopCase cases[] = {{1, 3, 320}, {2, 9, 96}, {4, 9, 96}, {7, 3, 96}, {10, 9, 96}};
   LinearParity t;
   int i = 0;
-  for (const OneCase& oc : cases)
-    for (int64_t n : {1, 33, 197, 513}) {
-      SCOPED_TRACE(cat("single-launch configuration ", oc.tile));
-      BlrKernelOptions o;
-      o.layer = BlrLayerPath::OneLaunch;
-      o.one_tile = oc.tile;
-      o.pdl_first = i % 2 == 1;
-      ScopedBlrKernelOptions scoped(o);
-      Case c{oc.v, oc.in, oc.out, oc.b, oc.r, n};
-      c.act = kActs[i % 4];
-      c.bias = i % 3 != 1;
-      c.dt = i % 2 ? DType::F16 : DType::BF16;
-      t.check(c, {PathSpec{"forced single launch", BlrStagePath::Auto, BlrStagePath::Auto, BlrLayerPath::OneLaunch,
-                           o.pdl_first}},
-              21000 + i);
-      EXPECT_NE(last_linear_plan().find(cat("one-launch ", oc.tile, ":")), std::string::npos)
-          << "forced configuration did not run: " << last_linear_plan();
-      ++i;
-    }
-}
-
-// The single launch's ready counters are shared by every layer of one CudaOps and reset by each launch:
-// many launches of different layers and token counts queued back to back (no host sync in between), then
-// replayed as one graph, must each give the eager result.
-TEST(LinearParityGpu, SingleLaunchCountersSurviveBackToBackLaunchesAndGraphs) {
-  BLR_REQUIRE_CUDA();
-  Arena arena(Device::CUDA, "single launch counters");
-  CudaOps ops(arena);
-  const DType dt = DType::BF16;
-  struct L {
-    Variant v;
-    int64_t in, out, b, r, n;
-  };
-  const L specs[] = {{Variant::Blast, 576, 432, 9, 96, 197}, {Variant::Monarch, 256, 384, 4, 64, 513},
-                     {Variant::LowRank, 320, 192, 1, 48, 33}, {Variant::Blast, 192, 480, 3, 64, 1000}};
-  std::vector<Layer> layers;
-  std::vector<Tensor> xs, ys;
-  for (size_t k = 0; k < std::size(specs); ++k) {
-    const L& s = specs[k];
-    layers.push_back(to_device(make_layer(s.v, s.in, s.out, s.b, s.r, true, dt, 300 + k), dt, arena));
-    xs.push_back(test::upload(rnd({s.n, s.in}, 400 + k, 1.0, dt), dt, arena));
-    ys.push_back(Tensor::empty({s.n, s.out}, dt, arena, MemCategory::Other, "y"));
-  }
-  auto download = [&](const Tensor& y) {
-    std::vector<uint16_t> bits(static_cast<size_t>(y.numel()));
-    BLR_CUDA_CHECK(cudaMemcpy(bits.data(), y.data(), bits.size() * 2, cudaMemcpyDeviceToHost));
-    return bits;
-  };
-  for (bool pdl_first : {false, true}) {
-    SCOPED_TRACE(cat("pdl_first=", pdl_first));
+  for (const LoopCase& lc : cases) {
+    SCOPED_TRACE(cat("tile ", lc.tile));
     BlrKernelOptions o;
-    o.layer = BlrLayerPath::OneLaunch;
-    o.pdl_first = pdl_first;
+    o.stage1 = o.stage2 = BlrStagePath::TensorCore;
+    o.tile1 = lc.tile;
     ScopedBlrKernelOptions scoped(o);
-    // Reference: each layer once, synchronised.
-    std::vector<std::vector<uint16_t>> ref;
-    for (size_t k = 0; k < layers.size(); ++k) {
-      forward(ops, layers[k], xs[k], Act::GeluTanh, ys[k]);
-      ops.synchronize();
-      EXPECT_NE(last_linear_plan().find("one-launch "), std::string::npos) << last_linear_plan();
-      ref.push_back(download(ys[k]));
-    }
-    // 40 launches back to back, cycling through the layers.
-    for (auto& y : ys) BLR_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, y.nbytes(), ops.stream()));
-    for (int rep = 0; rep < 40; ++rep) {
-      const size_t k = static_cast<size_t>(rep) % layers.size();
-      forward(ops, layers[k], xs[k], Act::GeluTanh, ys[k]);
-    }
-    ops.synchronize();
-    for (size_t k = 0; k < layers.size(); ++k) EXPECT_TRUE(download(ys[k]) == ref[k]) << "layer " << k << " queued";
-    // All layers in one graph, replayed 5 times.
-    for (auto& y : ys) BLR_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, y.nbytes(), ops.stream()));
-    ops.synchronize();
-    cudaGraph_t graph = nullptr;
-    cudaGraphExec_t exec = nullptr;
-    BLR_CUDA_CHECK(cudaStreamBeginCapture(ops.stream(), cudaStreamCaptureModeThreadLocal));
-    for (int rep = 0; rep < 2; ++rep)
-      for (size_t k = 0; k < layers.size(); ++k) forward(ops, layers[k], xs[k], Act::GeluTanh, ys[k]);
-    BLR_CUDA_CHECK(cudaStreamEndCapture(ops.stream(), &graph));
-    BLR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    for (int rep = 0; rep < 5; ++rep) BLR_CUDA_CHECK(cudaGraphLaunch(exec, ops.stream()));
-    ops.synchronize();
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
-    for (size_t k = 0; k < layers.size(); ++k) EXPECT_TRUE(download(ys[k]) == ref[k]) << "layer " << k << " in a graph";
+    Case c{Variant::Blast, lc.b * 136, lc.b * 48, lc.b, lc.r, 40LL * sms + 13};
+    c.act = kActs[i % 4];
+    c.dt = i % 2 ? DType::F16 : DType::BF16;
+    t.check(c, {PathSpec{"forced tile", BlrStagePath::TensorCore, BlrStagePath::TensorCore}}, 16000 + i);
+    EXPECT_NE(last_linear_plan().find("tiles on"), std::string::npos)
+        << "expected fewer CTAs than tiles: " << last_linear_plan();
+    ++i;
   }
 }
 
@@ -645,12 +581,11 @@ TEST(LinearParityGpu, GraphReplayIsBitIdenticalAndEagerIsDeterministic) {
   const Tensor x = test::upload(rnd({n, in}, 7, 1.0, dt), dt, arena);
   for (Variant v : {Variant::Dense, Variant::LowRank, Variant::Monarch, Variant::Blast})
     for (bool pdl : {true, false})
-      for (const PathSpec& p : {kAuto, kSimt, kLt, kOneLaunch, kPdlFirst}) {
+      for (const PathSpec& p : {kAuto, kTensorCore, kSimt, kLt, kPdlFirst}) {
         SCOPED_TRACE(cat(variant_name(v), " path=", p.name, " pdl=", pdl));
         BlrKernelOptions o;
         o.stage1 = p.s1;
         o.stage2 = p.s2;
-        o.layer = p.layer;
         o.pdl_first = p.pdl_first;
         o.pdl = pdl;
         ScopedBlrKernelOptions scoped(o);

@@ -8,8 +8,8 @@
 // On sm_90 the second stage is launched with programmatic dependent launch, so it starts while the first
 // finishes and prefetches its weights before waiting. Which kernel runs each stage is decided per call
 // (see BlrStagePath in cuda_blr.h) and recorded in last_linear_plan().
-// Alternatively both stages run as ONE kernel (BlrLayerPath::OneLaunch, kernels/blr_onelaunch.h), whose
-// ready counters live in a small zero-initialised buffer owned by this CudaOps.
+// (A single-launch variant with both stages in one kernel was measured 2-4x slower than the two kernels at
+// every size on the H200 and removed; docs/perf-notes/blr-kernels.md §8-9.)
 #include "engine/backend/cuda/cuda_blr.h"
 
 #include <cuda_runtime_api.h>
@@ -22,7 +22,6 @@
 #include "engine/core/error.h"
 #include "kernels/blr_blast.h"
 #include "kernels/blr_gemm.h"
-#include "kernels/blr_onelaunch.h"
 #include "kernels/gemm.h"
 
 namespace blr {
@@ -47,22 +46,6 @@ BlrStagePath parse_blr_stage_path(const std::string& s) {
   throw InputError(cat("unknown stage path '", s, "' (expected auto, tc, simt or lt)"));
 }
 
-const char* blr_layer_path_name(BlrLayerPath p) {
-  switch (p) {
-    case BlrLayerPath::Auto: return "auto";
-    case BlrLayerPath::TwoKernel: return "two";
-    case BlrLayerPath::OneLaunch: return "one";
-  }
-  return "?";
-}
-
-BlrLayerPath parse_blr_layer_path(const std::string& s) {
-  if (s == "auto") return BlrLayerPath::Auto;
-  if (s == "two") return BlrLayerPath::TwoKernel;
-  if (s == "one") return BlrLayerPath::OneLaunch;
-  throw InputError(cat("unknown layer path '", s, "' (expected auto, two or one)"));
-}
-
 static BlrKernelOptions options_from_env() {
   BlrKernelOptions o;
   if (const char* v = std::getenv("BLR_STAGE1")) o.stage1 = parse_blr_stage_path(v);
@@ -72,9 +55,6 @@ static BlrKernelOptions options_from_env() {
   if (const char* v = std::getenv("BLR_TILE2")) o.tile2 = std::atoi(v);
   if (const char* v = std::getenv("BLR_LT_MIN_MACS")) o.lt_min_macs = std::atoll(v);
   if (const char* v = std::getenv("BLR_PDL_FIRST")) o.pdl_first = std::string(v) != "0";
-  if (const char* v = std::getenv("BLR_LAYER")) o.layer = parse_blr_layer_path(v);
-  if (const char* v = std::getenv("BLR_ONE_TILE")) o.one_tile = std::atoi(v);
-  if (const char* v = std::getenv("BLR_ONE_MAX_TOKENS")) o.one_launch_max_tokens = std::atoll(v);
   if (const char* v = std::getenv("BLR_LT_ALGO")) o.lt_algo = std::atoi(v);
   return o;
 }
@@ -101,7 +81,8 @@ void check_launch(cudaError_t e, const char* op, const char* stage) {
 bool is_sm90() { return kern::device_caps().cc >= 90; }
 
 // Who runs a stage that is a plain batched GEMM (both low-rank stages, stage 2 of Monarch and BLAST).
-Impl gemm_stage_impl(BlrStagePath forced, const kern::BlockGemmArgs& g) {
+// first_stage: low-rank's t = x·Aᵀ, whose output needs no epilogue at all.
+Impl gemm_stage_impl(BlrStagePath forced, const kern::BlockGemmArgs& g, bool first_stage = false) {
   const bool tc = kern::block_gemm_tc_ok(g);
   switch (forced) {
     case BlrStagePath::CublasLt: return Impl::Lt;
@@ -110,6 +91,10 @@ Impl gemm_stage_impl(BlrStagePath forced, const kern::BlockGemmArgs& g) {
     case BlrStagePath::Auto: break;
   }
   if (!tc) return Impl::Lt;  // f32 storage or unaligned rows: cuBLASLt beats the SIMT fallback
+  // Low-rank stage 1 on the H200: cuBLASLt 11.5 µs for the whole DiT fc1 layer at 512 tokens vs 22.3 with
+  // our kernel, and 18 vs 52 µs for the stage alone at 16384 (run 5). Nothing to fuse there, so no reason
+  // to prefer ours on sm_90.
+  if (first_stage && is_sm90()) return Impl::Lt;
   const double macs = static_cast<double>(g.M) * g.N * g.K * g.batch;
   if (is_sm90() && kern::lt_fuses_act(g.act) && macs >= static_cast<double>(blr_kernel_options().lt_min_macs))
     return Impl::Lt;
@@ -161,65 +146,6 @@ std::string run_gemm_stage(CudaOps& ops, Impl impl, const kern::BlockGemmArgs& g
   l.tile = tile;
   if (enqueue) check_launch(kern::block_gemm(g, l, ops.stream()), op, stage);
   return kern::block_gemm_plan(g, l);
-}
-
-// The ready counters of the single-launch kernel: zero-initialised once, left zero by every launch.
-struct OneLaunchState : CudaOps::FamilyState {
-  Tensor sync;
-};
-
-// A zeroed counter buffer of at least `ints` ints, or null where none can be had (first use or growth
-// inside a stream capture: the caller then runs the two-kernel path).
-int* one_launch_counters(CudaOps& ops, int64_t ints, int64_t* have) {
-  auto& slot = ops.family_state("blr-one-launch");
-  if (!slot) slot = std::make_unique<OneLaunchState>();
-  Tensor& buf = static_cast<OneLaunchState&>(*slot).sync;
-  const int64_t bytes = ints * static_cast<int64_t>(sizeof(int));
-  if (!buf.defined() || buf.nbytes() < static_cast<size_t>(bytes)) {
-    if (ops.capturing()) return nullptr;
-    if (buf.defined()) ops.synchronize();  // queued launches may still use the old buffer
-    const int64_t alloc = std::max<int64_t>(bytes, 16 * 1024);  // 4096 counters: up to ~130k tokens
-    buf = Tensor();
-    buf = Tensor::empty({alloc}, DType::U8, ops.arena(), MemCategory::Workspace, "blr one-launch counters");
-    const cudaError_t e = cudaMemsetAsync(buf.data(), 0, static_cast<size_t>(alloc), ops.stream());
-    if (e != cudaSuccess) throw Error(cat("cuda blr: zeroing the one-launch counters failed: ", cudaGetErrorString(e)));
-  }
-  *have = static_cast<int64_t>(buf.nbytes() / sizeof(int));
-  return static_cast<int*>(buf.data());
-}
-
-bool wants_one_launch(const BlrKernelOptions& o, int64_t tokens) {
-  switch (o.layer) {
-    case BlrLayerPath::OneLaunch: return true;
-    case BlrLayerPath::TwoKernel: return false;
-    case BlrLayerPath::Auto: break;
-  }
-  return tokens <= o.one_launch_max_tokens;
-}
-
-// Runs the layer as one kernel when the options ask for it and the kernel takes the shape. Returns the
-// plan, or "" when the caller must run the two-kernel path; *why gets the reason for a forced request.
-std::string try_one_launch(CudaOps& ops, kern::OneLaunchArgs a, const BlrKernelOptions& o, const char* op,
-                           std::string* why) {
-  const int64_t tokens = a.gemm2.M;
-  if (!wants_one_launch(o, tokens)) return "";
-  if (o.stage1 == BlrStagePath::Simt || o.stage2 == BlrStagePath::Simt || o.stage2 == BlrStagePath::CublasLt) {
-    *why = "(no single launch: simt/lt stage forced) ";
-    return "";
-  }
-  int64_t have = 0;
-  a.sync = one_launch_counters(ops, kern::one_launch_sync_ints(tokens), &have);
-  a.sync_ints = have;
-  kern::BlrLaunch l;
-  l.tile = o.one_tile;
-  l.pdl = o.pdl_first && is_sm90();
-  l.wait_first = true;
-  if (!a.sync || !kern::one_launch_ok(a, l)) {
-    *why = a.sync ? "(no single launch for this shape) " : "(no single launch: counters not allocated) ";
-    return "";
-  }
-  check_launch(kern::one_launch(a, l, ops.stream()), op, "single launch");
-  return kern::one_launch_plan(a, l);
 }
 
 // Stage 2 of Monarch and BLAST: y[:, k·ob : (k+1)·ob] = act(mid_k · F_kᵀ + bias_k), mid = [n, b, r].
@@ -294,24 +220,14 @@ void CudaOps::lowrank_linear(const Tensor& x, const LowRankWeights& w, const Ten
   s2.bias = bias ? bias->data() : nullptr;
   s2.act = kernel_act(act);
 
-  std::string why;
-  kern::OneLaunchArgs one;
-  one.gemm1 = s1;
-  one.gemm2 = s2;
-  const std::string single = try_one_launch(*this, one, opt, op, &why);
-  if (!single.empty()) {
-    set_last_linear_plan(cat("lowrank r=", r, ": ", single));
-    return;
-  }
-
-  const Impl impl1 = gemm_stage_impl(opt.stage1, s1);
+  const Impl impl1 = gemm_stage_impl(opt.stage1, s1, true);
   const bool pdl1 = opt.pdl_first && is_sm90() && impl1 != Impl::Lt;
   const std::string plan1 =
       run_gemm_stage(*this, impl1, s1, pdl1, true, opt.tile1, op, "stage 1", opt.only_stage != 2);
   const Impl impl2 = gemm_stage_impl(opt.stage2, s2);
   const bool pdl = opt.pdl && is_sm90() && impl1 != Impl::Lt && impl2 != Impl::Lt;
   const std::string plan2 = run_gemm_stage(*this, impl2, s2, pdl, false, opt.tile2, op, "stage 2", opt.only_stage != 1);
-  set_last_linear_plan(cat("lowrank r=", r, ": ", why, "s1 ", plan1, " | s2 ", plan2));
+  set_last_linear_plan(cat("lowrank r=", r, ": s1 ", plan1, " | s2 ", plan2));
 }
 
 void CudaOps::monarch_linear(const Tensor& x, const MonarchWeights& w, const Tensor* bias, Act act, Tensor& y) {
@@ -354,16 +270,6 @@ void CudaOps::monarch_linear(const Tensor& x, const MonarchWeights& w, const Ten
   s1.g_stride = r;
   const kern::BlockGemmArgs s2 = second_stage(dt, io, u, w.L, b, r, ob, bias, act);
 
-  std::string why;
-  kern::OneLaunchArgs one;
-  one.gemm1 = s1;
-  one.gemm2 = s2;
-  const std::string single = try_one_launch(*this, one, opt, op, &why);
-  if (!single.empty()) {
-    set_last_linear_plan(cat("monarch b=", b, " r=", r, ": ", single));
-    return;
-  }
-
   kern::BlrLaunch l1;
   l1.path = first_stage_path(opt.stage1);
   l1.tile = opt.tile1;
@@ -375,7 +281,7 @@ void CudaOps::monarch_linear(const Tensor& x, const MonarchWeights& w, const Ten
   const Impl impl2 = gemm_stage_impl(opt.stage2, s2);
   const bool pdl = opt.pdl && is_sm90() && impl2 != Impl::Lt;
   const std::string plan2 = run_gemm_stage(*this, impl2, s2, pdl, false, opt.tile2, op, "stage 2", opt.only_stage != 1);
-  set_last_linear_plan(cat("monarch b=", b, " r=", r, ": ", why, "s1 ", plan1, " | s2 ", plan2));
+  set_last_linear_plan(cat("monarch b=", b, " r=", r, ": s1 ", plan1, " | s2 ", plan2));
 }
 
 void CudaOps::blast_linear(const Tensor& x, const BlastWeights& w, const Tensor* bias, Act act, Tensor& y) {
@@ -411,17 +317,6 @@ void CudaOps::blast_linear(const Tensor& x, const BlastWeights& w, const Tensor*
   s1.z = z;
   const kern::BlockGemmArgs s2 = second_stage(dt, io, z, w.U, b, r, ob, bias, act);
 
-  std::string why;
-  kern::OneLaunchArgs one;
-  one.blast = true;
-  one.blast1 = s1;
-  one.gemm2 = s2;
-  const std::string single = try_one_launch(*this, one, opt, op, &why);
-  if (!single.empty()) {
-    set_last_linear_plan(cat("blast b=", b, " r=", r, ": ", single));
-    return;
-  }
-
   kern::BlrLaunch l1;
   l1.path = first_stage_path(opt.stage1);
   l1.tile = opt.tile1;
@@ -438,17 +333,15 @@ void CudaOps::blast_linear(const Tensor& x, const BlastWeights& w, const Tensor*
   const Impl impl2 = gemm_stage_impl(opt.stage2, s2);
   const bool pdl = opt.pdl && is_sm90() && impl2 != Impl::Lt;
   const std::string plan2 = run_gemm_stage(*this, impl2, s2, pdl, false, opt.tile2, op, "stage 2", opt.only_stage != 1);
-  set_last_linear_plan(cat("blast b=", b, " r=", r, ": ", why, "s1 ", plan1, " | s2 ", plan2));
+  set_last_linear_plan(cat("blast b=", b, " r=", r, ": s1 ", plan1, " | s2 ", plan2));
 }
 
 BlrTileCatalog blr_tile_catalog() {
   BlrTileCatalog c;
   c.blast_stage1_names = kern::blast_stage1_tile_names();
   c.gemm_names = kern::block_gemm_tile_names();
-  c.one_launch_names = kern::one_launch_tile_names();
   c.blast_stage1 = kern::blast_stage1_tile_count();
   c.gemm = kern::block_gemm_tile_count();
-  c.one_launch = kern::one_launch_tile_count();
   return c;
 }
 

@@ -15,20 +15,12 @@ namespace blr {
 //               low-rank stages and the second stage of Monarch/BLAST; ignored for the first stage of
 //               Monarch/BLAST, which need the permuting store or the fused S mix)
 //   Auto:       TensorCore where possible; cuBLASLt for f32, for unaligned GEMM stages, and on sm_90+ for
+//               low-rank's first stage (measured 2-3x faster than ours at 512 and 16384 tokens) and for
 //               second stages of at least lt_min_macs MACs whose activation cuBLASLt fuses (wgmma wins
 //               there); Simt otherwise.
 enum class BlrStagePath : uint8_t { Auto, TensorCore, Simt, CublasLt };
 const char* blr_stage_path_name(BlrStagePath p);         // "auto", "tc", "simt", "lt"
 BlrStagePath parse_blr_stage_path(const std::string& s);  // throws InputError on anything else
-
-// How a BLR layer is launched.
-//   TwoKernel: stage 1 and stage 2 as separate kernels (stage 2 under PDL on sm_90).
-//   OneLaunch: both stages in one kernel (kernels/blr_onelaunch.h): tensor cores only; falls back to
-//              TwoKernel where it cannot run (f32, unaligned rows, b > 16, first call inside a capture).
-//   Auto:      OneLaunch for at most one_launch_max_tokens tokens, TwoKernel otherwise.
-enum class BlrLayerPath : uint8_t { Auto, TwoKernel, OneLaunch };
-const char* blr_layer_path_name(BlrLayerPath p);          // "auto", "two", "one"
-BlrLayerPath parse_blr_layer_path(const std::string& s);  // throws InputError on anything else
 
 struct BlrKernelOptions {
   BlrStagePath stage1 = BlrStagePath::Auto;
@@ -40,11 +32,6 @@ struct BlrKernelOptions {
   bool pdl_first = false;
   int tile1 = 0;     // stage-1 tile id for experiments, 0 = cost model (kern::*_tile_names())
   int tile2 = 0;     // stage-2 tile id
-  BlrLayerPath layer = BlrLayerPath::Auto;
-  int one_tile = 0;  // single-launch configuration id, 0 = cost model (kern::one_launch_tile_names())
-  // Auto uses the single launch up to this many tokens. 0 = never, until the device sweep says where it
-  // wins (`blr bench-layer --sweep`).
-  int64_t one_launch_max_tokens = 0;
   // Auto on sm_90: GEMM stages of at least this many MACs go to cuBLASLt when it fuses the activation.
   // From the cost model: at ~3e8 MACs (DiT, 512 tokens) wgmma's ~1.6x throughput over mma.sync outweighs
   // the ~1 µs that programmatic dependent launch saves; ViT at 197 tokens (~8e7) stays on our kernel.
@@ -59,8 +46,7 @@ struct BlrKernelOptions {
 };
 
 // Process-wide options, read once from the environment: BLR_STAGE1, BLR_STAGE2 (auto|tc|simt|lt),
-// BLR_PDL (0/1), BLR_PDL_FIRST (0/1), BLR_TILE1, BLR_TILE2, BLR_LAYER (auto|two|one), BLR_ONE_TILE,
-// BLR_ONE_MAX_TOKENS, BLR_LT_MIN_MACS, BLR_LT_ALGO. Change them only while no other thread runs ops.
+// BLR_PDL (0/1), BLR_PDL_FIRST (0/1), BLR_TILE1, BLR_TILE2, BLR_LT_MIN_MACS, BLR_LT_ALGO. Change them only while no other thread runs ops.
 BlrKernelOptions& blr_kernel_options();
 
 // Sets the options for a scope and restores the previous ones after (tests, benchmarks).
@@ -75,11 +61,11 @@ class ScopedBlrKernelOptions {
   BlrKernelOptions saved_;
 };
 
-// How many tile configurations each kernel offers (ids 1..count for BlrKernelOptions::tile1/tile2/one_tile),
+// How many tile configurations each kernel offers (ids 1..count for BlrKernelOptions::tile1/tile2),
 // and their names ("1=128x128 2=64x128 ...").
 struct BlrTileCatalog {
-  int blast_stage1 = 0, gemm = 0, one_launch = 0;
-  std::string blast_stage1_names, gemm_names, one_launch_names;
+  int blast_stage1 = 0, gemm = 0;
+  std::string blast_stage1_names, gemm_names;
 };
 BlrTileCatalog blr_tile_catalog();
 
