@@ -129,8 +129,13 @@ Choice choose(const BlockGemmArgs& a, const BlrLaunch& l) {
   if constexpr (!std::is_same<T, float>::value) {
     if (l.path != BlrPath::Simt && block_gemm_tc_ok(a)) {
       double best = 1e300;
+      // At a few hundred tokens the cost model prefers fewer, larger tiles, but the H200 sweeps (run 5 vs
+      // run 7 in docs/device-runs) measured the opposite: a ViT stage 2 at 197 tokens took 4.7 us on 32-row
+      // tiles (336 CTAs) and 9.9 us on 64x128 (96 CTAs). With few rows, spread the work over more SMs.
+      const bool few_rows = a.M <= 256;
       for (const TcConfig& c : tc_configs<T>()) {
         if (l.tile != 0 && l.tile != c.id) continue;
+        if (l.tile == 0 && few_rows && c.bm != 32) continue;
         const launch::KernelInfo info =
             launch::kernel_info(reinterpret_cast<const void*>(c.kernel), c.warps * 32, c.smem);
         if (info.status != cudaSuccess || info.occupancy <= 0) continue;
