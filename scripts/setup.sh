@@ -29,7 +29,11 @@ CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
 problems=()
 [ -x "$CUDA_HOME/bin/nvcc" ] || command -v nvcc >/dev/null || problems+=("nvcc (CUDA toolkit) not found in $CUDA_HOME/bin or PATH")
 ls "$CUDA_HOME"/include/cublasLt.h >/dev/null 2>&1 || problems+=("cuBLASLt header not found in $CUDA_HOME/include")
-if ! ls "$CUDA_HOME"/include/cudnn.h /usr/include/cudnn.h /usr/include/*-linux-gnu/cudnn.h >/dev/null 2>&1; then
+have_cudnn=0
+for h in "$CUDA_HOME"/include/cudnn.h /usr/include/cudnn.h /usr/include/*-linux-gnu/cudnn.h; do
+  [ -f "$h" ] && have_cudnn=1
+done
+if [ "$have_cudnn" = 0 ]; then
   problems+=("cuDNN 9 header cudnn.h not found (install cuDNN next to the toolkit or from NVIDIA's packages)")
 fi
 if ((${#problems[@]})); then
