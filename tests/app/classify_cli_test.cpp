@@ -13,6 +13,7 @@
 #include "engine/models/vit/vit_random.h"
 #include "engine/runtime/vit_classifier.h"
 #include "tests/common/test_util.h"
+#include "tests/common/tiny_vit.h"
 
 #ifdef BLR_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
@@ -40,27 +41,15 @@ int run_blr(std::vector<std::string> args, std::string* out = nullptr, std::stri
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-VitConfig tiny_config() {
-  VitConfig c;
-  c.image_size = 32;
-  c.patch = 8;
-  c.width = 64;
-  c.depth = 2;
-  c.heads = 2;
-  c.mlp_hidden = 256;
-  c.num_classes = 10;
-  return c;
-}
-
 class ClassifyCli : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::temp_dir("classify_cli");
     model_ = dir_ + "/tiny.safetensors";
-    const Checkpoint ck = random_vit_checkpoint(tiny_config(), LinearSpec{}, 42);
+    const Checkpoint ck = random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 42);
     std::vector<std::pair<std::string, Tensor>> list;
     for (const auto& n : ck.names()) list.emplace_back(n, ck.get(n));
-    write_safetensors(model_, list, tiny_config().to_metadata());
+    write_safetensors(model_, list, test::tiny_vit_config().to_metadata());
   }
   // The library's answer for one image (what the CLI must print).
   Prediction expected(const std::string& image, int topk) {

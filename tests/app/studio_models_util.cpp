@@ -10,6 +10,7 @@
 #include "engine/models/dit/pos_embed.h"
 #include "engine/models/vit/vit_random.h"
 #include "tests/common/test_util.h"
+#include "tests/common/tiny_vit.h"
 
 #ifdef BLR_HAVE_OPENCV
 #include <opencv2/imgproc.hpp>
@@ -120,15 +121,7 @@ void write_tiny_vae(const std::string& path, uint64_t seed) {
 }
 
 void write_tiny_vit(const std::string& path, uint64_t seed) {
-  VitConfig c;
-  c.image_size = 32;
-  c.patch = 8;
-  c.width = 64;
-  c.depth = 2;
-  c.heads = 2;
-  c.mlp_hidden = 256;
-  c.num_classes = 10;
-  const Checkpoint ck = random_vit_checkpoint(c, LinearSpec{}, seed);
+  const Checkpoint ck = random_vit_checkpoint(tiny_vit_config(), LinearSpec{}, seed);
   Tensors tensors;
   for (const auto& name : ck.names()) tensors.emplace_back(name, ck.get(name));
   auto meta = ck.metadata();

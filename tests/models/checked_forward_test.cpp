@@ -11,6 +11,7 @@
 #include "engine/models/vit/vit_random.h"
 #include "tests/common/checking_ops.h"
 #include "tests/common/test_util.h"
+#include "tests/common/tiny_vit.h"
 #include "tests/models/checked_forward_util.h"
 #include "tests/models/vae_test_util.h"
 
@@ -45,24 +46,12 @@ class FaultyOps final : public ForwardingOps {
   }
 };
 
-VitConfig tiny_vit() {
-  VitConfig c;
-  c.image_size = 32;
-  c.patch = 8;
-  c.width = 64;
-  c.depth = 2;
-  c.heads = 2;
-  c.mlp_hidden = 256;
-  c.num_classes = 10;
-  return c;
-}
-
 struct TinyVit {
   Arena arena{Device::CPU, "checked vit"};
   VitModel model;
   Tensor images;
   explicit TinyVit(int64_t batch, LinearSpec spec = {}) {
-    model = load_vit_on(random_vit_checkpoint(tiny_vit(), spec, 7), DType::F32, arena);
+    model = load_vit_on(random_vit_checkpoint(test::tiny_vit_config(), spec, 7), DType::F32, arena);
     images = uniform_tensor({batch, 32, 32, 3}, 3, -1.0f, 1.0f);
   }
 };

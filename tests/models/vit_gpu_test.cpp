@@ -12,21 +12,10 @@
 #include "engine/models/vit/vit_random.h"
 #include "engine/runtime/vit_classifier.h"
 #include "tests/common/test_util.h"
+#include "tests/common/tiny_vit.h"
 
 namespace blr {
 namespace {
-
-VitConfig tiny_config() {
-  VitConfig c;
-  c.image_size = 32;
-  c.patch = 8;
-  c.width = 64;
-  c.depth = 2;
-  c.heads = 2;
-  c.mlp_hidden = 256;
-  c.num_classes = 10;
-  return c;
-}
 
 LinearSpec spec(LinearKind kind, int64_t b, int64_t r) {
   LinearSpec s;
@@ -230,7 +219,7 @@ TEST(VitGpu, GraphReplayIsIdenticalToEager) {
 // failed with cosines of 0.46-0.98 while every op matched the CPU.)
 TEST(VitGpu, ClassifyInputSeesTheInputAsGivenThroughItsWarmUp) {
   BLR_REQUIRE_CUDA();
-  const Checkpoint ck = random_vit_checkpoint(tiny_config(), LinearSpec{}, 11);
+  const Checkpoint ck = random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 11);
   Arena arena(Device::CUDA, "warm-up");
   CudaOps ops(arena);
   const VitModel m = load(ck, DType::F32, &arena);
@@ -260,7 +249,7 @@ TEST(VitGpu, ClassifyInputSeesTheInputAsGivenThroughItsWarmUp) {
 
 TEST(VitGpu, PreprocessingMatchesTheCpuReferenceInsideTheRunner) {
   BLR_REQUIRE_CUDA();
-  VitConfig c = tiny_config();
+  VitConfig c = test::tiny_vit_config();
   c.image_size = 224;  // the real crop (248 -> 224) on a small network
   c.patch = 16;
   c.mean = {0.485f, 0.456f, 0.406f};

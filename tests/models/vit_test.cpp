@@ -17,21 +17,10 @@
 #include "engine/nn/linear.h"
 #include "engine/runtime/vit_classifier.h"
 #include "tests/common/test_util.h"
+#include "tests/common/tiny_vit.h"
 
 namespace blr {
 namespace {
-
-VitConfig tiny_config() {
-  VitConfig c;
-  c.image_size = 32;
-  c.patch = 8;
-  c.width = 64;
-  c.depth = 2;
-  c.heads = 2;
-  c.mlp_hidden = 256;
-  c.num_classes = 10;
-  return c;
-}
 
 LinearSpec spec(LinearKind kind, int64_t b, int64_t r) {
   LinearSpec s;
@@ -390,7 +379,7 @@ TEST(VitConfigTest, ModeRulesAreThePaperConfigs) {
 // ---------------------------------------------------------------------------------------------------
 
 TEST(VitLoadTest, PatchEmbedIsPermutedToPatchifyOrderAndEmbeddingsAreFolded) {
-  const VitConfig c = tiny_config();
+  const VitConfig c = test::tiny_vit_config();
   const Checkpoint ck = random_vit_checkpoint(c, LinearSpec{}, 7);
   const VitModel m = load_cpu(ck);
   const Tensor conv = ck.get("patch_embed.proj.weight"), bias = ck.get("patch_embed.proj.bias");
@@ -417,36 +406,36 @@ TEST(VitLoadTest, PatchEmbedIsPermutedToPatchifyOrderAndEmbeddingsAreFolded) {
 }
 
 TEST(VitLoadTest, MissingTensorIsNamed) {
-  auto t = tensors_of(random_vit_checkpoint(tiny_config(), LinearSpec{}, 1));
+  auto t = tensors_of(random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 1));
   t.erase("blocks.1.norm2.bias");
-  const std::string msg = input_error([&] { load_cpu(from_map(t, tiny_config().to_metadata())); });
+  const std::string msg = input_error([&] { load_cpu(from_map(t, test::tiny_vit_config().to_metadata())); });
   EXPECT_TRUE(contains(msg, "blocks.1.norm2.bias")) << msg;
   EXPECT_TRUE(contains(msg, "test.safetensors")) << msg;
 
-  t = tensors_of(random_vit_checkpoint(tiny_config(), LinearSpec{}, 1));
+  t = tensors_of(random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 1));
   t.erase("blocks.0.attn.proj.weight");
-  const std::string lin = input_error([&] { load_cpu(from_map(t, tiny_config().to_metadata())); });
+  const std::string lin = input_error([&] { load_cpu(from_map(t, test::tiny_vit_config().to_metadata())); });
   EXPECT_TRUE(contains(lin, "blocks.0.attn.proj.weight")) << lin;
 }
 
 TEST(VitLoadTest, WrongShapeNamesTensorAndBothShapes) {
-  auto t = tensors_of(random_vit_checkpoint(tiny_config(), LinearSpec{}, 1));
+  auto t = tensors_of(random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 1));
   t["blocks.0.attn.proj.weight"] = Tensor::zeros({64, 32});
-  std::string msg = input_error([&] { load_cpu(from_map(t, tiny_config().to_metadata())); });
+  std::string msg = input_error([&] { load_cpu(from_map(t, test::tiny_vit_config().to_metadata())); });
   EXPECT_TRUE(contains(msg, "blocks.0.attn.proj.weight")) << msg;
   EXPECT_TRUE(contains(msg, "[64,32]")) << msg;
   EXPECT_TRUE(contains(msg, "[64,64]")) << msg;
 
-  t = tensors_of(random_vit_checkpoint(tiny_config(), LinearSpec{}, 1));
+  t = tensors_of(random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 1));
   t["blocks.1.norm1.weight"] = Tensor::zeros({65});
-  msg = input_error([&] { load_cpu(from_map(t, tiny_config().to_metadata())); });
+  msg = input_error([&] { load_cpu(from_map(t, test::tiny_vit_config().to_metadata())); });
   EXPECT_TRUE(contains(msg, "blocks.1.norm1.weight")) << msg;
   EXPECT_TRUE(contains(msg, "[65]")) << msg;
   EXPECT_TRUE(contains(msg, "[64]")) << msg;
 
-  t = tensors_of(random_vit_checkpoint(tiny_config(), LinearSpec{}, 1));
+  t = tensors_of(random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 1));
   t["cls_token"] = Tensor::zeros({1, 2, 64});
-  msg = input_error([&] { load_cpu(from_map(t, tiny_config().to_metadata())); });
+  msg = input_error([&] { load_cpu(from_map(t, test::tiny_vit_config().to_metadata())); });
   EXPECT_TRUE(contains(msg, "cls_token")) << msg;
   EXPECT_TRUE(contains(msg, "[1,2,64]")) << msg;
   EXPECT_TRUE(contains(msg, "[1,1,64]")) << msg;
@@ -458,10 +447,10 @@ TEST(VitLoadTest, CorruptAndTruncatedFilesAreInputErrors) {
   std::string msg = input_error([&] { load_cpu(Checkpoint::open(dir + "/garbage.safetensors")); });
   EXPECT_TRUE(contains(msg, "garbage.safetensors")) << msg;
 
-  const Checkpoint ck = random_vit_checkpoint(tiny_config(), LinearSpec{}, 1);
+  const Checkpoint ck = random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 1);
   std::vector<std::pair<std::string, Tensor>> list;
   for (const auto& n : ck.names()) list.emplace_back(n, ck.get(n));
-  write_safetensors(dir + "/full.safetensors", list, tiny_config().to_metadata());
+  write_safetensors(dir + "/full.safetensors", list, test::tiny_vit_config().to_metadata());
   const std::string bytes = test::read_file(dir + "/full.safetensors");
   test::write_file(dir + "/cut.safetensors", bytes.substr(0, bytes.size() / 2));
   msg = input_error([&] { load_cpu(Checkpoint::open(dir + "/cut.safetensors")); });
@@ -481,7 +470,7 @@ Tensor random_images(int64_t batch, int64_t size, uint64_t seed) {
 }
 
 TEST(VitForwardTest, MatchesAnIndependentLoopImplementation) {
-  const VitConfig c = tiny_config();
+  const VitConfig c = test::tiny_vit_config();
   const Checkpoint ck = random_vit_checkpoint(c, LinearSpec{}, 3);
   const VitModel m = load_cpu(ck);
   const Tensor img = random_images(3, 32, 11);
@@ -493,7 +482,7 @@ TEST(VitForwardTest, MatchesAnIndependentLoopImplementation) {
 }
 
 TEST(VitForwardTest, BlrLayersMatchTheirAssembledDenseMatrices) {
-  const VitConfig c = tiny_config();
+  const VitConfig c = test::tiny_vit_config();
   for (const LinearSpec& s : {spec(LinearKind::Monarch, 2, 16), spec(LinearKind::Blast, 2, 16), spec(LinearKind::LowRank, 1, 8)}) {
     SCOPED_TRACE(s.describe());
     const Checkpoint ck = random_vit_checkpoint(c, s, 5);
@@ -516,7 +505,7 @@ TEST(VitForwardTest, BlrLayersMatchTheirAssembledDenseMatrices) {
 }
 
 TEST(VitForwardTest, CompressAtLoadFollowsTheRules) {
-  const VitConfig c = tiny_config();
+  const VitConfig c = test::tiny_vit_config();
   const Checkpoint ck = random_vit_checkpoint(c, LinearSpec{}, 9);
   const VitModel m = load_cpu(ck, {parse_layer_rule("blocks.*.mlp.fc1=monarch:b=2,r=32"),
                                    parse_layer_rule("blocks.1.attn.qkv=lowrank:r=16")});
@@ -633,9 +622,9 @@ TEST(VitPlanTest, ViTB16Batch1ActivationsStaySmall) {
 
 TEST(VitPlanTest, BadBatchOrTopkAreInputErrors) {
   Arena arena(Device::CPU, "plan");
-  EXPECT_TRUE(contains(input_error([&] { plan_vit_buffers(tiny_config(), DType::F32, 0, 5, arena); }), "batch size 0"));
-  EXPECT_TRUE(contains(input_error([&] { plan_vit_buffers(tiny_config(), DType::F32, 1, 11, arena); }), "10 classes"));
-  EXPECT_TRUE(contains(input_error([&] { plan_vit_buffers(tiny_config(), DType::F32, 1, 0, arena); }), "top-k 0"));
+  EXPECT_TRUE(contains(input_error([&] { plan_vit_buffers(test::tiny_vit_config(), DType::F32, 0, 5, arena); }), "batch size 0"));
+  EXPECT_TRUE(contains(input_error([&] { plan_vit_buffers(test::tiny_vit_config(), DType::F32, 1, 11, arena); }), "10 classes"));
+  EXPECT_TRUE(contains(input_error([&] { plan_vit_buffers(test::tiny_vit_config(), DType::F32, 1, 0, arena); }), "top-k 0"));
 }
 
 // A synthetic BGR frame with structure (gradients and a square), so preprocessing has something to do.
@@ -653,7 +642,7 @@ Tensor synthetic_frame(int64_t h, int64_t w, int seed) {
 }
 
 TEST(VitClassifierTest, ClassifiesFramesOfAnySizeInPartialBatches) {
-  const VitConfig c = tiny_config();
+  const VitConfig c = test::tiny_vit_config();
   const VitModel m = load_cpu(random_vit_checkpoint(c, LinearSpec{}, 21));
   CpuOps ops;
   Arena arena(Device::CPU, "clf");
@@ -695,7 +684,7 @@ TEST(VitClassifierTest, ClassifiesFramesOfAnySizeInPartialBatches) {
 }
 
 TEST(VitClassifierTest, RejectsBadFrameLists) {
-  const VitModel m = load_cpu(random_vit_checkpoint(tiny_config(), LinearSpec{}, 2));
+  const VitModel m = load_cpu(random_vit_checkpoint(test::tiny_vit_config(), LinearSpec{}, 2));
   CpuOps ops;
   Arena arena(Device::CPU, "clf");
   ClassifierOptions o;
