@@ -155,6 +155,19 @@ struct BlastTile {
                          stash_store2(ys + (row + 8) * kSld + col, a[mi][ni][2], a[mi][ni][3]);
                        }
                    });
+    if constexpr (G > 1) {
+      // Every group now passes the same number of its named barriers (one per k-tile of the busiest
+      // group, which has ceil(b/G) input blocks). Nothing depends on this for correctness: each group's
+      // barriers order only its own ring, and __syncthreads() follows. It is for compute-sanitizer's
+      // racecheck, which loses track of the CTA-wide barriers that follow when groups pass unequal numbers
+      // of named barriers and then reports the next tile's S/stash writes as races against this tile's mix
+      // (tests/sanitizer/named_barrier_probe.cu shows it on a race-free kernel; H100, 2026-11-27). The
+      // extra barriers cost nothing measurable: the group would wait at __syncthreads() anyway.
+      const int kt = (p.ib + tile::kBK - 1) / tile::kBK;
+      const int mine = grp.seg_start < p.b ? (p.b - grp.seg_start + G - 1) / G : 0;
+      const int most = (p.b + G - 1) / G;
+      for (int i = mine * kt; i < most * kt; ++i) Core::group_sync(grp.bar);
+    }
   }
 
   // z_k = Σ_j s_kj ⊙ y_j for every k of one tile, from the stash and the S slice, stored to global memory.

@@ -3,7 +3,7 @@
 # One profiled launch per kernel (the third matching launch, after the benchmark's eager calls, so code and
 # plans are warm but data comes from HBM), with the sections that answer "memory- or latency-bound, and on
 # what": SpeedOfLight, MemoryWorkloadAnalysis, WarpStateStats (stall reasons), Occupancy, LaunchStats,
-# SchedulerStats. Clocks are left as they are (--clock-control none), as in the benchmark.
+# SchedulerStats, InstructionStats and SourceCounters (the hottest source lines: build with -lineinfo). Clocks are left as they are (--clock-control none), as in the benchmark.
 #   scripts/blr_ncu.sh            BLAST stage 1 at 512 and 16384 tokens (DiT fc1), our GEMM tile at 512
 # BLR: the blr binary (default build/device/app/cli/blr); NCU: the ncu binary (default: ncu on PATH, else
 # /usr/local/cuda/bin/ncu). Each profile runs under a 60 s limit and prints the last 150 lines of ncu's report;
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 BLR="${BLR:-build/device/app/cli/blr}"
 NCU="${NCU:-$(command -v ncu || echo /usr/local/cuda/bin/ncu)}"
 SECTIONS=(--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy
-          --section LaunchStats --section SchedulerStats)
+          --section LaunchStats --section SchedulerStats --section InstructionStats --section SourceCounters)
 DIT_FC1=(--in 1152 --out 4608 --variants blast --b 9 --r 256 --samples 100 --warmup 1 --check-rows 8)
 
 profile() {  # NAME KERNEL_REGEX bench-layer flags...
@@ -21,7 +21,8 @@ profile() {  # NAME KERNEL_REGEX bench-layer flags...
   shift 2
   echo "=== ncu $name (kernel regex:$regex)"
   timeout 60 "$NCU" --clock-control none "${SECTIONS[@]}" --kernel-name "regex:$regex" --launch-skip 2 \
-    --launch-count 1 "$BLR" bench-layer "$@" 2>&1 | grep -v -e '^==PROF==' -e '^S| ' | tail -n 150
+    --launch-count 1 "$BLR" bench-layer "$@" 2>&1 | grep -v -e '^==PROF==' -e '^S| ' |
+    tee "${ARTIFACTS:-/tmp}/ncu_$name.txt" | tail -n 150
 }
 
 rc=0
