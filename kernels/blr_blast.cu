@@ -3,19 +3,14 @@
 // Shape of the work: the S mixing couples all b input blocks of one (token, feature) pair but nothing
 // else, so a CTA takes a BM-token × BN-feature tile and runs the tensor-core mainloop over b segments
 // (segment j: K = i/b columns of x against V_j's BN rows). At the end of each segment the warps park y_j
-// in shared memory (rows padded so the mixing reads are conflict-free). Then every warp
-// mixes: a lane holds y_0..y_{b-1} of 2 rows × 4 features in registers (b <= BMAX, unrolled with guards)
-// and, for each output block k, reads s_k0..s_k{b-1} for its 4 features (8 distinct addresses per warp:
-// one shared-memory wavefront) and accumulates b² FMAs per element in fp32 before one rounding to the
-// storage type. z is written once, [tokens, b, r] row-major, which is exactly what the second stage's
-// batched U GEMM reads. Cost of the mixing: b²·r FMAs per token on CUDA cores (7% of the tensor-core MACs
-// for DiT b=9) — small next to the GEMM, and it needs no extra pass over memory.
+// in shared memory (16-bit, feature-major so that the mix can read it as mma fragments), and the mix
+// z[t, k, n] = Σ_j y_j[t, n]·s_kj[n] runs on the tensor cores as one small [tokens × b]·[b × b] product per
+// feature (blr_blast_tile.cuh has the layouts). z is written once, [tokens, b, r] row-major, which is exactly
+// what the second stage's batched U GEMM reads; no mixing pass over memory exists.
 //
 // Tiles (blast_configs below): 32×32 and 16×32 for few tokens, 64×64 and 128×64 for many, each with the
-// deepest cp.async ring its y stash (fp32, or the 16-bit storage type: y rounded once, as PyTorch's bf16
-// BLAST does) and S slice leave room for. The cost model in blr_launch.cuh picks per shape.
-// The SIMT kernel does the same with fp32 FMA and element-wise loads (f32 storage, odd shapes).
-// The tensor-core tile body lives in blr_blast_tile.cuh.
+// deepest cp.async ring the stash and S slice leave room for. The cost model in blr_launch.cuh picks per
+// shape. The SIMT kernel does the same with fp32 FMA and element-wise loads (f32 storage, odd shapes).
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -34,9 +29,9 @@ namespace {
 
 using detail::BlastParams;
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST, typename SST>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int KJ, int G>
 __global__ void __launch_bounds__(G* WM* WN * 32) blast_stage1_tc_kernel(BlastParams p) {
-  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
+  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, KJ, G>;
   extern __shared__ __align__(128) char smem[];
   if (p.wait_first) tile::pdl_wait();  // first kernel of a layer under PDL: nothing may be read before this
   tile::pdl_launch_dependents();
@@ -87,18 +82,16 @@ __global__ void __launch_bounds__(simt::kThreads) blast_stage1_simt_kernel(Blast
 struct BlastTc {
   int id;
   const char* name;
-  int bm, bn, warps, stages, bmax, groups, pipe_bytes;  // warps = all warps of the CTA; pipe_bytes per group
-  int stash_elem, stash_ld;                             // y stash element size (4 or 2) and row stride
-  int s_elem;                                           // S slice element size (4 or 2)
+  int bm, bn, warps, stages, bmax, groups;  // warps = all warps of the CTA; bmax = the mix's padded blocks (KJ)
+  int smem_total;                            // rings + y stash + S slice (independent of b)
   double eff;
   void (*kernel)(BlastParams);
-  int smem(int b) const { return groups * pipe_bytes + b * bm * stash_ld * stash_elem + b * b * bn * s_elem; }
+  int smem(int /*b*/) const { return smem_total; }
 };
 
-template <typename T, int BM, int BN, int WM, int WN, int STAGES, int BMAX, int G, typename ST = float,
-          typename SST = float>
+template <typename T, int BM, int BN, int WM, int WN, int STAGES, int KJ, int G>
 BlastTc make_blast(int id, const char* name, double eff) {
-  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
+  using Tile = detail::BlastTile<T, BM, BN, WM, WN, STAGES, KJ, G>;
   BlastTc c{};
   c.id = id;
   c.name = name;
@@ -106,37 +99,32 @@ BlastTc make_blast(int id, const char* name, double eff) {
   c.bn = BN;
   c.warps = G * WM * WN;
   c.stages = STAGES;
-  c.bmax = BMAX;
+  c.bmax = KJ;
   c.groups = G;
-  c.pipe_bytes = Tile::Core::kPipeBytes;
-  c.stash_elem = static_cast<int>(sizeof(ST));
-  c.stash_ld = Tile::kSld;
-  c.s_elem = static_cast<int>(sizeof(SST));
+  c.smem_total = Tile::smem_bytes();
   c.eff = eff;
-  c.kernel = &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, BMAX, G, ST, SST>;
+  c.kernel = &blast_stage1_tc_kernel<T, BM, BN, WM, WN, STAGES, KJ, G>;
   return c;
 }
 
 template <typename T>
 const std::vector<BlastTc>& blast_configs() {
-  // Stage 1 is bound by the copies a CTA keeps in flight (docs/perf-notes/blr-kernels.md §9): every tile
-  // gets the deepest ring that its y stash and S slice leave room for. Few tokens: 32x32 / 16x32 tiles
-  // (enough CTAs for the SMs) whose warp groups each run a ring over their share of the b input blocks,
-  // together holding most of the CTA's K panel in flight; many tokens: 64x64 with a 16-bit stash and an
-  // 8-stage ring (128 KiB of copies in flight), or 128x64 for b <= 4. Smaller rings (ids 3, 5, 6) fit
-  // sm_87's 163 KiB and large b.
-  using F = float;
+  // Stage 1 keeps copies in flight with deep cp.async rings where shared memory allows (docs/perf-notes/
+  // blr-kernels.md §9) next to the 16-bit y stash and S slice of the tensor-core mix (§10), whose size
+  // depends on the tile and the mix's padded block count KJ, not on b. Few tokens: 32x32 / 16x32 tiles
+  // (enough CTAs for the SMs) whose warp groups each run a ring over their share of the input blocks; many
+  // tokens: 64x64 and 128x64. Ids 5-8 fit sm_87's 163 KiB (Jetson Orin).
   static const std::vector<BlastTc> cfgs = {
-      make_blast<T, 128, 64, 4, 2, 4, 4, 1, T, F>(1, "128x64/b<=4 s4", 0.80),             // warp 32x32
-      make_blast<T, 64, 64, 2, 4, 8, 16, 1, T, T>(2, "64x64/b<=16 s8", 0.60),             // warp 32x16
-      make_blast<T, 64, 64, 2, 4, 4, 16, 1, T, T>(3, "64x64/b<=16 s4", 0.60),
-      make_blast<T, 32, 32, 2, 2, 8, 16, 2, F, F>(4, "32x32/b<=16 2 groups s8", 0.40),    // warp 16x16
-      make_blast<T, 32, 32, 2, 2, 4, 16, 2, F, F>(5, "32x32/b<=16 2 groups s4", 0.40),
-      make_blast<T, 32, 32, 2, 2, 4, 16, 1, T, T>(6, "32x32/b<=16 s4", 0.40),
-      make_blast<T, 16, 32, 1, 2, 5, 4, 3, F, F>(7, "16x32/b<=4 3 groups s5", 0.35),      // warp 16x16
-      make_blast<T, 32, 32, 2, 2, 5, 4, 3, F, F>(8, "32x32/b<=4 3 groups s5", 0.40),
-      make_blast<T, 32, 32, 2, 2, 6, 16, 3, F, F>(9, "32x32/b<=16 3 groups s6", 0.40),
-      make_blast<T, 32, 64, 2, 2, 6, 16, 2, T, T>(10, "32x64/b<=16 2 groups s6", 0.50),  // warp 16x32
+      make_blast<T, 128, 64, 4, 2, 3, 8, 1>(1, "128x64/b<=8 s3", 0.80),              // warp 32x32, 209 KiB
+      make_blast<T, 64, 64, 2, 4, 4, 16, 1>(2, "64x64/b<=16 s4", 0.60),              // warp 32x16, 225 KiB
+      make_blast<T, 64, 64, 2, 4, 8, 8, 1>(3, "64x64/b<=8 s8", 0.60),                // 201 KiB
+      make_blast<T, 32, 32, 2, 2, 8, 16, 2>(4, "32x32/b<=16 2 groups s8", 0.40),     // warp 16x16, 177 KiB
+      make_blast<T, 32, 32, 2, 2, 4, 16, 2>(5, "32x32/b<=16 2 groups s4", 0.40),     // 113 KiB
+      make_blast<T, 32, 32, 2, 2, 4, 16, 1>(6, "32x32/b<=16 s4", 0.40),              // 81 KiB
+      make_blast<T, 16, 32, 1, 2, 5, 8, 3>(7, "16x32/b<=8 3 groups s5", 0.35),       // warp 16x16, 103 KiB
+      make_blast<T, 32, 32, 2, 2, 5, 8, 3>(8, "32x32/b<=8 3 groups s5", 0.40),       // 141 KiB
+      make_blast<T, 32, 32, 2, 2, 6, 16, 3>(9, "32x32/b<=16 3 groups s6", 0.40),     // 193 KiB
+      make_blast<T, 32, 64, 2, 2, 4, 16, 2>(10, "32x64/b<=16 2 groups s4", 0.50),   // warp 16x32, 193 KiB
   };
   return cfgs;
 }
@@ -190,7 +178,8 @@ Choice choose(const BlastStage1Args& a, const BlrLaunch& l) {
         tc.ring = c.stages - 1;
         tc.groups = c.groups;
         tc.eff = c.eff;
-        tc.extra_cycles = static_cast<double>(a.b) * a.b * c.bm * c.bn / 64.0;  // the mix: ~half the FMA rate
+        // The tensor-core mix: ~4 instructions per 16 tokens x feature, plus one 16-byte store per 8 features.
+        tc.extra_cycles = (0.5 + a.b / 16.0) * c.bm * c.bn;
         tc.persistent = true;
         const double est = launch::estimate_cycles(tc, info.occupancy, caps.sms);
         if (est < best) {
@@ -238,7 +227,8 @@ BlastParams make_blast_params(const BlastStage1Args& a, int m_tiles, int n_tiles
   p.ib = static_cast<int>(a.ib);
   p.m_tiles = m_tiles;
   p.n_tiles = n_tiles;
-  p.vec_store = a.r % 4 == 0 && (reinterpret_cast<uintptr_t>(a.z) & 7u) == 0;
+  p.vec_z = a.r % 8 == 0 && launch::aligned16(a.z);
+  p.vec_s = a.r % 8 == 0 && launch::aligned16(a.S);
   p.wait_first = wait_first ? 1 : 0;
   return p;
 }
