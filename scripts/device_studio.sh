@@ -70,7 +70,7 @@ in_system() {
 }
 system_path() { ldconfig -p | awk -v n="$1" '$1 == n && /x86-64/ {print $NF; exit}'; }
 
-say "== blr-studio on $(hostname) at $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+say "== blr-studio on $(uname -n) at $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 {
   echo "== uname"; uname -a
   echo "== nvidia-smi"; timeout 20 nvidia-smi 2>&1 | head -20
@@ -194,7 +194,7 @@ for n in $(seq 90 140); do
   display=$n
   break
 done
-GALLIUM_DRIVER=softpipe DRAW_USE_LLVM=0 "$SROOT/usr/bin/Xvfb" ":$display" -nolisten tcp -noreset \
+GALLIUM_DRIVER=softpipe DRAW_USE_LLVM=0 "$SROOT/usr/bin/Xvfb" ":$display" -nolisten tcp -noreset -fp built-ins \
   -screen 0 1920x1080x24 -xkbdir "$SROOT/usr/share/X11/xkb" +extension GLX >"$WORK/logs/03_xvfb.log" 2>&1 &
 XVFB_PID=$!
 for _ in $(seq 1 50); do
