@@ -77,6 +77,18 @@ TEST(StudioHeadless, GenerateRecordsStepsScreenshotAndSavesPngWithParameters) {
   ASSERT_EQ(r.state["history"].size(), 1u);
   EXPECT_EQ(r.state["history"][0]["class"], 2) << "'triangle' is class 2 of the model's own names";
 
+  // What a GPU run is judged by (scripts/device_studio.sh): the GL driver and whether images reached it
+  // through CUDA-GL interop. On the CPU backend interop must be off, with that reason, and unused.
+  const json& backend = r.state["backend"];
+  for (const char* key : {"gl_vendor", "gl_renderer", "gl_version", "interop_reason"}) {
+    ASSERT_TRUE(backend.contains(key) && backend[key].is_string()) << key << " missing in " << backend.dump(2);
+    EXPECT_FALSE(backend[key].get<std::string>().empty()) << key;
+  }
+  ASSERT_TRUE(backend.contains("interop") && backend["interop"].is_boolean()) << backend.dump(2);
+  EXPECT_FALSE(backend["interop"].get<bool>()) << "interop needs the CUDA backend";
+  EXPECT_NE(backend["interop_reason"].get<std::string>().find("CPU backend"), std::string::npos) << backend.dump(2);
+  EXPECT_EQ(backend["interop_uploads"], 0);
+
   // The screenshot's image region shows the generated image, not a flat fill.
   const json& rect = r.state["ui"]["image_visible"];
   const double sd = region_stddev(r.dir + "/out/generate.png", rect["x"].get<int>() + 2, rect["y"].get<int>() + 2,
