@@ -17,6 +17,8 @@
 // read; 3 the app reported an error message the script did not expect (expect_message).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <chrono>
 #include <string>
 #include <vector>

@@ -4,6 +4,8 @@
 // to it. Unknown or missing keys fall back to defaults, so old files keep working.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>

@@ -8,6 +8,8 @@
 // code paths a user does.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>

@@ -2,6 +2,8 @@
 // model-variant combos, top-k bars, and number formatting.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <imgui.h>
 
 #include <string>
