@@ -226,7 +226,7 @@ say "glxinfo, Mesa softpipe (rc=$glx_mesa_rc):"; glx_line "$WORK/logs/04_glxinfo
 pack
 
 # ---------------------------------------------------------------------------------------------- 5. studio
-export STUDIO_DIT="$ROOT/assets/models/demo_dit.safetensors" STUDIO_VIT="$ROOT/assets/models/demo_vit.safetensors"
+export STUDIO_DIT="${STUDIO_DIT:-$ROOT/assets/models/demo_dit.safetensors}" STUDIO_VIT="$ROOT/assets/models/demo_vit.safetensors"
 export STUDIO_VIDEO="$ROOT/assets/demo_video.avi"
 export STUDIO_STEPS="${STUDIO_STEPS:-1000}" STUDIO_IMAGES="${STUDIO_IMAGES:-16}" STUDIO_WAIT="${STUDIO_WAIT:-120}"
 # run_studio NAME SCRIPT SECONDS [ENV=VALUE...]: one headless run into $WORK/NAME
@@ -257,10 +257,21 @@ fi
 GL_ENV=("${NVIDIA_ENV[@]}")
 [[ "$ran" == mesa ]] && GL_ENV=("${MESA_ENV[@]}")
 run_studio classify tests/app/scripts/device_classify.txt 90 "${GL_ENV[@]}"
+# Real-size load (optional): STUDIO_BIG_DIT = a DiT-XL/2-shaped checkpoint, e.g. made on the machine with
+# `python3 tools/make_random_dit.py --dtype bf16 --out /tmp/dit_xl2.safetensors`.
+if [[ -n "${STUDIO_BIG_DIT:-}" && -f "${STUDIO_BIG_DIT}" ]]; then
+  export STUDIO_BIG_DIT
+  run_studio big tests/app/scripts/device_gpu_big.txt 200 "${GL_ENV[@]}"
+fi
 
 # --------------------------------------------------------------------------------------------- 7. summary
 say ""
 say "== summary: GL through $([[ "$ran" == nvidia ]] && echo "NVIDIA's driver (__GLX_VENDOR_LIBRARY_NAME=nvidia)" || echo 'Mesa softpipe (FALLBACK: NVIDIA GLX failed)')"
 python3 scripts/studio_device_summary.py "$WORK/$ran" "$WORK/classify" 2>&1 | tee -a "$SUMMARY"
+if [[ -d "$WORK/big" ]]; then
+  say ""
+  say "== real-size DiT (STUDIO_BIG_DIT=${STUDIO_BIG_DIT}), same GL"
+  python3 scripts/studio_device_summary.py "$WORK/big" 2>&1 | tee -a "$SUMMARY"
+fi
 for png in generate compare; do cp "$WORK/$ran/$png.png" "$OUT/$png.png" 2>/dev/null; done
-say "total $(( $(date +%s) - t0 )) s; everything in studio_device.tar.gz (logs/, $ran/, classify/)"
+say "total $(( $(date +%s) - t0 )) s; everything in studio_device.tar.gz (logs/, $ran/, classify/, big/)"

@@ -37,6 +37,22 @@ class VaeRef final : public LatentDecoder {
   VaeDecoder& vae_;
 };
 
+// Pixel-space models (the demo DiT) sample the image itself: this identity "decoder" lets the Generator
+// turn the final sample into RGBA8 on the device like a VAE's output, so it reaches OpenGL through
+// CUDA–GL interop instead of a host round trip (same formula as pixels_to_rgba: Ops::to_rgba8).
+class PixelSpaceDecoder final : public LatentDecoder {
+ public:
+  explicit PixelSpaceDecoder(DType dtype) : dtype_(dtype) {}
+  void decode(Ops& ops, const Tensor& latent, Tensor& image) override { ops.copy(latent, image); }
+  int64_t upscale() const override { return 1; }
+  int64_t channels() const override { return 3; }
+  DType dtype() const override { return dtype_; }
+  std::string name() const override { return "pixel space (no decoder)"; }
+
+ private:
+  DType dtype_;
+};
+
 // Wraps a decoder and, on the CUDA backend, also converts its output to RGBA8 into a device buffer of
 // its own: the image the studio hands to OpenGL without a trip through host memory. Its buffer is
 // allocated on the first decode of a shape — the Generator's eager warm-up decode, which precedes the
@@ -288,6 +304,7 @@ void GenerationTask::run_job(const GenerationJob& job, uint64_t run) {
         e.inner = std::make_unique<PreviewDecoder>(*dm.arena, dit.dtype());
         e.decoder_name = "latent preview map (no VAE loaded)";
       } else {
+        e.inner = std::make_unique<PixelSpaceDecoder>(dit.dtype());
         e.decoder_name = "pixel space (no decoder)";
       }
       if (e.inner) e.display = std::make_unique<DisplayDecoder>(*e.inner, *dm.arena, e.decoder_name);

@@ -102,6 +102,35 @@ TEST(StudioGpu, GraphsAndEagerGiveTheSameImageAndTheDeviceCopyMatches) {
               effects.at(m.dit).without_graphs_ms);
 }
 
+// The demo DiT samples pixels directly (no VAE): on the GPU its final image must still come back as a
+// device RGBA8 buffer (what CUDA-GL interop uploads) equal to the host image, graph and eager alike.
+TEST(StudioGpu, PixelSpaceModelGivesADeviceImageForInterop) {
+  BLR_REQUIRE_CUDA();
+  Session session;
+  const std::string path = std::string(BLR_TEST_DATA_DIR) + "/../../assets/models/demo_dit.safetensors";
+  const int dit = session.load(request(ModelKind::Dit, path, "dense", ""));
+  GenerationTask task(session);
+  GenerationJob job;
+  job.dit_ids = {dit};
+  job.classes = {3};
+  job.seed = 5;
+  job.steps = 6;
+  for (bool graphs : {true, false}) {
+    SCOPED_TRACE(graphs ? "graphs" : "eager");
+    job.use_graphs = graphs;
+    const GenerationStatus st = run(task, job);
+    ASSERT_EQ(st.state, GenerationStatus::State::Finished) << st.message;
+    const GenerationOutput& o = st.outputs[0];
+    ASSERT_TRUE(o.rgba.defined());
+    EXPECT_EQ(o.rgba.shape(), (Shape{1, 32, 32, 4}));
+    ASSERT_TRUE(o.device_rgba.defined()) << "pixel-space image did not stay on the device";
+    ASSERT_TRUE(o.device_rgba.on_cuda());
+    const Tensor back = o.device_rgba.to_host();
+    ASSERT_EQ(back.shape(), o.rgba.shape());
+    EXPECT_EQ(std::memcmp(back.data(), o.rgba.data(), o.rgba.nbytes()), 0);
+  }
+}
+
 TEST(StudioGpu, CancelStopsWithinTwoStepsAndCompareRuns) {
   BLR_REQUIRE_CUDA();
   GpuModels m;
