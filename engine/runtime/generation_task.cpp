@@ -70,6 +70,7 @@ class DisplayDecoder final : public LatentDecoder {
     ops.to_rgba8(image, rgba_);
   }
   int64_t upscale() const override { return inner_.upscale(); }
+  int64_t channels() const override { return inner_.channels(); }
   DType dtype() const override { return inner_.dtype(); }
   std::string name() const override { return name_; }
   const Tensor& rgba() const { return rgba_; }

@@ -357,6 +357,34 @@ TEST(GenerationTask, PsnrAndPixelConversion) {
   EXPECT_EQ(rgba.data_as<uint8_t>()[3], 255);
 }
 
+// The demo DiT samples pixels (3 channels, no VAE): the task turns the final sample into RGBA through its
+// pixel-space "decoder" (which on the GPU keeps a device copy for CUDA-GL interop).
+TEST(GenerationTask, PixelSpaceModelFinishesWithAnImage) {
+  Session s{cpu_session()};
+  const int dit = s.load(request(ModelKind::Dit, std::string(BLR_TEST_DATA_DIR) + "/../../assets/models/demo_dit.safetensors"));
+  GenerationTask task(s);
+  GenerationJob job;
+  job.dit_ids = {dit};
+  job.classes = {0};
+  job.seed = 3;
+  job.steps = 3;
+  task.start(job);
+  ASSERT_TRUE(wait_for([&] { return !task.busy(); }));
+  const GenerationStatus st = task.status();
+  ASSERT_EQ(st.state, GenerationStatus::State::Finished) << st.message;
+  ASSERT_EQ(st.outputs.size(), 1u);
+  const GenerationOutput& o = st.outputs[0];
+  EXPECT_EQ(o.decoder, "pixel space (no decoder)");
+  ASSERT_TRUE(o.rgba.defined());
+  EXPECT_EQ(o.rgba.shape(), (Shape{1, 32, 32, 4}));
+  EXPECT_FALSE(o.device_rgba.defined());  // CPU backend: nothing on a device
+  const uint8_t* px = o.rgba.data_as<uint8_t>();
+  bool varied = false;
+  for (int64_t i = 1; i < 32 * 32 && !varied; ++i) varied = px[i * 4] != px[0];
+  EXPECT_TRUE(varied) << "a uniform picture";
+  for (int64_t i = 0; i < 32 * 32; ++i) ASSERT_EQ(px[i * 4 + 3], 255) << "alpha at pixel " << i;
+}
+
 struct GenFixture {
   std::string dir;
   Session session{cpu_session()};
