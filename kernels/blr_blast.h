@@ -5,8 +5,8 @@
 //   z[m][k][c] = z_k(m, c)          (z is the [M, b, r] intermediate read by the second stage)
 //
 // One CTA owns a (token tile × rank slice) and computes y_j for every input block j in turn (a K loop of
-// b segments), parking each y_j tile in shared memory as fp32; then it mixes all b z_k tiles from there
-// and stores them. y never leaves the chip and z is written once, already in the layout the batched U
+// b segments), parking each y_j tile in shared memory (16-bit; fp32 in the SIMT kernel); then it mixes all
+// b z_k tiles from there (on the tensor cores: one small mma product per feature) and stores them. y never leaves the chip and z is written once, already in the layout the batched U
 // GEMM of the second stage reads (z_k = columns [k·r, (k+1)·r) of each row).
 #pragma once
 
