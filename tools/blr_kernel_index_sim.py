@@ -17,7 +17,7 @@ additions only, in the order prologue + ring):
      tokens >= M skipped). Integer inputs keep every sum exact in fp32, so stash, S slice and z must match
      the CPU formula (with the kernel's two 16-bit roundings) bit for bit; each z element is written once,
      padding slots never. Bank conflicts: hook stores, every ldmatrix phase (also for every BM in
-     16/32/64/128 and KJ 8/16, any tile), load_s stores (reported: it is not conflict-free for b < 8).
+     16/32/64/128 and KJ 8/16, any tile), load_s stores (reported: 2- to 8-way unless b is 8 or 16).
      The tile table (and its smem comments) is parsed from kernels/blr_blast.cu. Mutants of the layout and
      lane roles at the end show that the checks can fail.
 The one-launch (single-kernel) schedule simulation that used to be part 3 went with the single-launch
