@@ -9,7 +9,7 @@
 // KJ = 8 or 16; N = the b output blocks, one or two n8 tiles). Shared-memory layouts that make this work:
 //   - stash: per feature n a block of KJ rows (one per input block j) of BM consecutive tokens, so a
 //     transposing ldmatrix delivers Y_n's A fragment (tokens × j) directly; the 16-byte token chunks of a
-//     row are XOR-swizzled by j and each feature block is padded by 16 bytes, which makes both the stash
+//     row are XOR-swizzled by a function of j and each feature block is padded by 16 bytes, which makes both the stash
 //     writes (8 features × 4 token pairs per warp store) and the ldmatrix phases (8 rows j) conflict-free;
 //   - S slice: per feature n a [k][j] block (j contiguous), loaded with plain ldmatrix as the B fragment.
 // Rows j >= b of the stash and entries k >= b or j >= b of S are zero (filled once per CTA, never written),
@@ -18,8 +18,9 @@
 // row-major, which is exactly what the second stage's batched U GEMM reads.
 // Why: the mix on CUDA cores (b² FMAs per element, plus the loads and conversions feeding them) issued
 // ~85 % of the kernel's instructions at b = 9 (ncu, H100, 2026-11-27: 64k warp instructions per 64×64
-// tile, 2.3k of them mma) while only 8 warps per SM hid latency; on the tensor cores it is ~2 % of the
-// tile's MMA work (KJ·b/(i) padded) and a few hundred instructions per warp.
+// tile, 2.3k of them mma) while only 8 warps per SM hid latency; on the tensor cores it adds 128·(1 or 2)/i
+// mma instructions per K-loop mma (one or two n8 tiles per 16 tokens × feature: 22 % for DiT's b = 9 at
+// i = 1152, mostly padding, but each is one instruction) and a few hundred other instructions per warp.
 #pragma once
 
 #include <type_traits>
@@ -118,7 +119,9 @@ struct BlastTile {
 
   // S slice of rank slice n0 into shared memory (a weight: safe to read before any dependency wait). A
   // thread copies 8 consecutive features of one s_kj (one 16-byte load) into 8 feature blocks; the 32
-  // lanes of a warp take consecutive (k, j), so their 2-byte stores fall into a few rows of one block.
+  // lanes of a warp take consecutive (k, j) — one feature block when b² is a multiple of 32 (b = 8, 16),
+  // otherwise several, whose 128-byte-aligned starts make the 2-byte stores 2- to 8-way bank-conflicted
+  // (tools/blr_kernel_index_sim.py measures it). It runs once per tile, a few hundred stores: left as is.
   __device__ static void load_s(const BlastParams& p, int n0, char* smem) {
     char* ss = s_of(smem);
     const T* S = static_cast<const T*>(p.S);
