@@ -12,33 +12,13 @@
 #include "engine/runtime/generation_task.h"
 #include "engine/runtime/session.h"
 #include "tests/app/studio_models_util.h"
+#include "tests/app/studio_runtime_util.h"
 #include "tests/common/test_util.h"
 
 namespace blr::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-LoadRequest request(ModelKind kind, const std::string& path, const std::string& mode = "dense",
-                    const std::string& rules = "", const std::string& label = "") {
-  LoadRequest r;
-  r.kind = kind;
-  r.path = path;
-  r.mode = mode;
-  r.rules_text = rules;
-  r.label = label;
-  return r;
-}
-
-template <typename Pred>
-bool wait_for(Pred pred, std::chrono::milliseconds limit = 120s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return pred();
-}
 
 struct GpuModels {
   std::string dir;
