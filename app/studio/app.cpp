@@ -375,7 +375,7 @@ int run_studio(const Options& opts) {
   float xscale = 1.0f, yscale = 1.0f;
   glfwGetWindowContentScale(app.window, &xscale, &yscale);
   apply_theme();
-  app.fonts = load_fonts(16.0f * std::max(1.0f, xscale));
+  app.fonts = load_fonts(16.0f * std::max(1.0f, xscale), app.opts.builtin_font);
   ImGui_ImplGlfw_InitForOpenGL(app.window, true);
   ImGui_ImplOpenGL3_Init("#version 330 core");
   app.gl_vendor = gl_vendor();

@@ -192,7 +192,7 @@ void draw_help(App& app) {
         ImGui::TableNextRow();
         ImGui::TableNextColumn();
         ImGui::PushFont(app.fonts.mono);
-        ImGui::TextColored(ImVec4(0.45f, 0.85f, 0.78f, 1), "%s", s.keys);
+        ImGui::TextColored(ImVec4(0.45f, 0.85f, 0.78f, 1), "%s", glyphs(s.keys).c_str());
         ImGui::PopFont();
         ImGui::TableNextColumn();
         ImGui::TextUnformatted(s.what);

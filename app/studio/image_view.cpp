@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "app/studio/widgets.h"
+
 namespace studio {
 
 namespace {
@@ -31,7 +33,9 @@ void Shaders::release() {
   diff = ShaderProgram{};
 }
 
-void empty_view(const char* id, ImVec2 size, const char* text) {
+void empty_view(const char* id, ImVec2 size, const char* message) {
+  const std::string shown = glyphs(message);
+  const char* text = shown.c_str();
   const ImVec2 pos = ImGui::GetCursorScreenPos();
   size.x = std::max(size.x, 16.0f);
   size.y = std::max(size.y, 16.0f);

@@ -17,6 +17,7 @@ void usage(std::FILE* out) {
                "  --memory-budget SIZE  per-model arena budget, e.g. 7.5GiB\n"
                "  --cpu                 use the CPU backend even with a GPU\n"
                "  --no-interop          upload images through host memory even on NVIDIA GL\n"
+               "  --builtin-font        ImGui's built-in font even when a TrueType font is installed\n"
                "  --size WxH            window size (default: last used)\n"
                "  --config-dir DIR      settings folder (default $XDG_CONFIG_HOME/blr-studio or ~/.config/blr-studio)\n"
                "  --headless --script FILE --screenshot-dir DIR\n"
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
       o.cpu = true;
     } else if (a == "--no-interop") {
       o.no_interop = true;
+    } else if (a == "--builtin-font") {
+      o.builtin_font = true;
     } else if (a == "--size") {
       const std::string v = value("--size");
       if (std::sscanf(v.c_str(), "%dx%d", &o.width, &o.height) != 2 || o.width < 320 || o.height < 240) {

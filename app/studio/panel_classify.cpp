@@ -143,7 +143,7 @@ void draw_classify(App& app, ImVec2 size) {
         ImGui::TextUnformatted(fmt_ms(last).c_str());
         ImGui::TableNextColumn();
         if (mean > 0) ImGui::TextUnformatted(fmt_ms(mean).c_str());
-        else if (mean == 0) ImGui::TextDisabled("–");
+        else if (mean == 0) ImGui::TextDisabled("%s", glyphs("–").c_str());
       };
       row("capture", s.capture_ms, -1);
       row("preprocess", m.last_times.preprocess_ms + m.last_times.upload_ms, m.mean_preprocess_ms);

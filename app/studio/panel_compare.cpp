@@ -40,7 +40,7 @@ void model_badge(const char* tag, const ImVec4& color, const blr::ModelInfo* inf
 }
 
 std::string ratio(double b, double a) {
-  if (a <= 0 || b <= 0) return "–";
+  if (a <= 0 || b <= 0) return glyphs("–");
   char t[32];
   std::snprintf(t, sizeof(t), "%.2fx", b / a);
   return t;
@@ -59,7 +59,7 @@ void draw_classify_main(App& app, const blr::ClassifyStatus& s, ImVec2 avail) {
     app.image_visible_max = ImVec2(std::min(r.max.x, r.image_max.x), std::min(r.max.y, r.image_max.y));
     // Agreement, large, over the top-right of the frame.
     ImDrawList* dl = ImGui::GetWindowDrawList();
-    const std::string pct = s.compared ? fmt_pct(s.agreement()) : std::string("–");
+    const std::string pct = s.compared ? fmt_pct(s.agreement()) : glyphs("–");
     ImGui::PushFont(app.fonts.large);
     const ImVec2 ts = ImGui::CalcTextSize(pct.c_str());
     ImGui::PopFont();
@@ -121,7 +121,7 @@ void draw_generate_main(App& app, ImVec2 avail) {
     if (i) ImGui::SameLine(0, gap);
     ImGui::BeginGroup();
     ImGui::PushStyleColor(ImGuiCol_Text, i == 0 ? kColorA : i == 1 ? kColorB : ImGui::GetStyle().Colors[ImGuiCol_Text]);
-    ImGui::TextUnformatted(captions[i]);
+    ImGui::TextUnformatted(glyphs(captions[i]).c_str());
     ImGui::PopStyleColor();
     ImGui::SameLine();
     if (have && i < 2) ImGui::TextDisabled("%s", res->outputs[static_cast<size_t>(i)].mode.c_str());
@@ -245,7 +245,7 @@ void draw_compare(App& app, ImVec2 size) {
       ImGui::Spacing();
       key_value("frames/s", blr::cat(static_cast<int>(s.fps * 10) / 10.0), 110);
       key_value("compared", blr::cat(s.compared, " frames"), 110);
-      key_value("agreement", s.compared ? fmt_pct(s.agreement()) : std::string("–"), 110);
+      key_value("agreement", s.compared ? fmt_pct(s.agreement()) : glyphs("–"), 110);
     }
   } else {
     GenerateSettings& g = app.settings.gen;
@@ -284,7 +284,7 @@ void draw_compare(App& app, ImVec2 size) {
     section_header("DIFFERENCE VIEW");
     ImGui::SetNextItemWidth(-90);
     if (ImGui::SliderFloat("Gain", &c.gain, 1.0f, 64.0f, "%.1fx", ImGuiSliderFlags_Logarithmic)) mark_dirty(app);
-    ImGui::TextDisabled("black = equal; yellow = |A − B| ≥ 1/gain");
+    ImGui::TextDisabled("%s", glyphs("black = equal; yellow = |A − B| ≥ 1/gain").c_str());
   }
 
   next_pane(app, size);

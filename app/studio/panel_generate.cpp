@@ -19,7 +19,7 @@ void draw_progress(const blr::GenerationStatus& g) {
   const float frac = g.steps > 0 ? (static_cast<float>(g.current) + static_cast<float>(g.step) / g.steps) / runs : 0.0f;
   std::string text;
   if (running) {
-    text = g.step == 0 ? std::string("starting…")
+    text = g.step == 0 ? glyphs("starting…")
                        : blr::cat("step ", g.step, "/", g.steps, runs > 1 ? blr::cat(" (", g.current + 1, "/", runs, ")") : "",
                                   "  ·  ", fmt_ms(g.mean_step_ms), "/step  ·  ETA ", fmt_ms(g.eta_s * 1000.0));
   } else if (g.state == blr::GenerationStatus::State::Idle) {

@@ -110,7 +110,7 @@ void draw_models(App& app, ImVec2 size) {
   }
   if (!m.recent[m.kind].empty()) {
     ImGui::SetNextItemWidth(-1);
-    if (ImGui::BeginCombo("##recent", "recent files…")) {
+    if (ImGui::BeginCombo("##recent", glyphs("recent files…").c_str())) {
       for (const auto& r : m.recent[m.kind])
         if (ImGui::Selectable(r.c_str())) {
           m.path[m.kind] = r;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "app/studio/studio.h"
+#include "app/studio/widgets.h"
 #include "engine/core/dtype.h"
 
 namespace studio {
@@ -90,6 +91,7 @@ json state_json(const App& app, bool with_frames) {
                   {"view", app.shaders.view.ok()},
                   {"diff", app.shaders.diff.ok()}};
   j["fonts"] = app.fonts.source;
+  j["typographic_glyphs"] = typographic_glyphs();  // false: – … − ≥ drawn as - ... - >=
   json msgs = json::array();
   for (const auto& m : app.messages) msgs.push_back({{"level", level_name(m.level)}, {"text", m.text}, {"time", m.time}});
   j["messages"] = msgs;

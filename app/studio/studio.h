@@ -41,6 +41,7 @@ struct Options {
   std::string budget;
   bool cpu = false;
   bool no_interop = false;
+  bool builtin_font = false;  // what a machine without TrueType fonts gets (tests the ASCII fallbacks)
   int width = 0, height = 0;  // 0: from settings
 };
 
@@ -201,7 +202,7 @@ void sync_tasks(App& app);  // poll tasks, upload new images, turn events into m
 
 // Theme and fonts (theme.cpp).
 void apply_theme();
-Fonts load_fonts(float size);
+Fonts load_fonts(float size, bool builtin_only = false);
 ImU32 accent_color(float alpha = 1.0f);
 void section_header(const char* text);
 void help_marker(const char* text);

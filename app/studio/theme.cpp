@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "app/studio/studio.h"
+#include "app/studio/widgets.h"
 
 namespace studio {
 
@@ -98,15 +99,15 @@ void apply_theme() {
   c[ImGuiCol_ModalWindowDimBg] = rgb(0, 0, 0, 0.55f);
 }
 
-Fonts load_fonts(float size) {
+Fonts load_fonts(float size, bool builtin_only) {
   Fonts f;
   ImGuiIO& io = ImGui::GetIO();
-  const char* sans = find_font({"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
-                                "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-                                "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
-                                "/usr/share/fonts/opentype/noto/NotoSans-Regular.ttf",
-                                "/usr/share/fonts/truetype/ubuntu/Ubuntu-R.ttf",
-                                "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"});
+  const std::vector<const char*> sans_candidates = {
+      "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
+      "/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+      "/usr/share/fonts/opentype/noto/NotoSans-Regular.ttf", "/usr/share/fonts/truetype/ubuntu/Ubuntu-R.ttf",
+      "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"};
+  const char* sans = builtin_only ? nullptr : find_font(sans_candidates);
   const char* mono = find_font({"/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
                                 "/usr/share/fonts/TTF/DejaVuSansMono.ttf", "/usr/share/fonts/dejavu/DejaVuSansMono.ttf",
                                 "/usr/share/fonts/truetype/noto/NotoSansMono-Regular.ttf",
@@ -128,6 +129,7 @@ Fonts load_fonts(float size) {
     f.mono = f.regular;
     f.source = "ImGui default (no TrueType font found)";
   }
+  set_typographic_glyphs(sans != nullptr && f.source == sans);
   io.FontDefault = f.regular;
   return f;
 }

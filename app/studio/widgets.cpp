@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 namespace studio {
@@ -146,6 +147,25 @@ void topk_bars(const std::vector<std::string>& labels, const blr::Prediction& p,
     ImGui::Dummy(ImVec2(width, row_h));
   }
   ImGui::PopStyleVar();
+}
+
+namespace {
+bool g_typographic = true;  // UI thread only
+}  // namespace
+
+void set_typographic_glyphs(bool available) { g_typographic = available; }
+bool typographic_glyphs() { return g_typographic; }
+
+std::string glyphs(std::string text) {
+  if (g_typographic) return text;
+  static const std::pair<const char*, const char*> kAscii[] = {
+      {"\u2013", "-"}, {"\u2212", "-"}, {"\u2026", "..."}, {"\u2265", ">="}, {"\u2264", "<="}};
+  for (const auto& [from, to] : kAscii) {
+    const std::string f(from);
+    for (size_t at = text.find(f); at != std::string::npos; at = text.find(f, at + std::strlen(to)))
+      text.replace(at, f.size(), to);
+  }
+  return text;
 }
 
 std::string fmt_ms(double ms) {

@@ -29,6 +29,12 @@ bool mode_combo(App& app, const char* label, blr::ModelKind kind, std::string* m
 float topk_row_height();
 void topk_bars(const std::vector<std::string>& labels, const blr::Prediction& p, float width, int max_rows = 5);
 
+// UI text with typographic glyphs (– … − ≥) as written when the loaded font has them, else with their
+// ASCII forms: ImGui's built-in font (used when no TrueType font is installed, e.g. a minimal Jetson image
+// or the GPU machine) covers Latin-1 only and would draw '?'. load_fonts() says which.
+void set_typographic_glyphs(bool available);
+bool typographic_glyphs();
+std::string glyphs(std::string text);
 std::string fmt_ms(double ms);            // "3.21 ms", "412 ms", "1.8 s"
 std::string fmt_count(int64_t n);         // "675.1 M", "25.3 k"
 std::string fmt_pct(double fraction);     // "97.3%"

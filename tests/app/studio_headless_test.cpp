@@ -262,6 +262,18 @@ TEST(StudioHeadless, BrokenShaderIsReportedWithTheCompilerLog) {
   EXPECT_EQ(r.state["shaders"]["diff"], true) << "the other program still built";
 }
 
+// Without a TrueType font (--builtin-font stands in for a machine that has none) the app runs on ImGui's
+// Latin-1 font and draws its typographic glyphs in ASCII instead of '?'.
+TEST(StudioHeadless, BuiltinFontFallsBackToAsciiGlyphs) {
+  REQUIRE_STUDIO();
+  const std::string dir = temp_dir("studio");
+  const StudioRun r = run_studio_script(dir, "tab Compare\nwait_frames 3\nscreenshot compare.png\nstate state.json\n",
+                                        "", "", "--cpu --builtin-font");
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.state["fonts"], "ImGui default (no TrueType font found)");
+  EXPECT_EQ(r.state["typographic_glyphs"], false);
+}
+
 }  // namespace
 }  // namespace blr::test
 
