@@ -15,6 +15,7 @@
 #include "engine/models/vae/vae_decoder.h"
 #include "engine/runtime/generator.h"
 #include "engine/runtime/latent_preview.h"
+#include "engine/runtime/pixel_decoder.h"
 #include "engine/runtime/session.h"
 
 namespace blr {
@@ -35,22 +36,6 @@ class VaeRef final : public LatentDecoder {
 
  private:
   VaeDecoder& vae_;
-};
-
-// Pixel-space models (the demo DiT) sample the image itself: this identity "decoder" lets the Generator
-// turn the final sample into RGBA8 on the device like a VAE's output, so it reaches OpenGL through
-// CUDA–GL interop instead of a host round trip (same formula as pixels_to_rgba: Ops::to_rgba8).
-class PixelSpaceDecoder final : public LatentDecoder {
- public:
-  explicit PixelSpaceDecoder(DType dtype) : dtype_(dtype) {}
-  void decode(Ops& ops, const Tensor& latent, Tensor& image) override { ops.copy(latent, image); }
-  int64_t upscale() const override { return 1; }
-  int64_t channels() const override { return 3; }
-  DType dtype() const override { return dtype_; }
-  std::string name() const override { return "pixel space (no decoder)"; }
-
- private:
-  DType dtype_;
 };
 
 // Wraps a decoder and, on the CUDA backend, also converts its output to RGBA8 into a device buffer of
@@ -305,7 +290,9 @@ void GenerationTask::run_job(const GenerationJob& job, uint64_t run) {
         e.inner = std::make_unique<PreviewDecoder>(*dm.arena, dit.dtype());
         e.decoder_name = "latent preview map (no VAE loaded)";
       } else {
-        e.inner = std::make_unique<PixelSpaceDecoder>(dit.dtype());
+        // An identity decoder, so the image is converted to RGBA on the device and reaches GL through
+        // CUDA–GL interop like a VAE's output.
+        e.inner = std::make_unique<PixelDecoder>(dit.dtype());
         e.decoder_name = "pixel space (no decoder)";
       }
       if (e.inner) e.display = std::make_unique<DisplayDecoder>(*e.inner, *dm.arena, e.decoder_name);
