@@ -362,6 +362,19 @@ void Session::job_loop() {
     } catch (const std::exception& e) {
       error = e.what();
     }
+    // The event goes out before the job stops counting as running, so whoever waits for !busy() finds it.
+    const std::string what = cat(model_kind_name(job.request.kind), " ", file_name(job.request.path),
+                                 job.request.mode == "dense" ? "" : cat(" [", job.request.mode, "]"));
+    if (cancelled) {
+      push_event(SessionEvent::Level::Warning, cat(what, ": cancelled"));
+    } else if (!error.empty()) {
+      push_event(SessionEvent::Level::Error, cat("Could not load ", what, ": ", error));
+    } else {
+      const auto info = model(id);
+      push_event(SessionEvent::Level::Info,
+                 cat("Loaded ", what, info ? cat(": ", info->variant, ", ", format_bytes(info->weight_bytes)) : ""),
+                 id);
+    }
     {
       std::lock_guard<std::mutex> lock(job_mutex_);
       status_.running = false;
@@ -376,18 +389,6 @@ void Session::job_loop() {
         status_.fraction = 1.0;
         status_.result_id = id;
       }
-    }
-    const std::string what = cat(model_kind_name(job.request.kind), " ", file_name(job.request.path),
-                                 job.request.mode == "dense" ? "" : cat(" [", job.request.mode, "]"));
-    if (cancelled) {
-      push_event(SessionEvent::Level::Warning, cat(what, ": cancelled"));
-    } else if (!error.empty()) {
-      push_event(SessionEvent::Level::Error, cat("Could not load ", what, ": ", error));
-    } else {
-      const auto info = model(id);
-      push_event(SessionEvent::Level::Info,
-                 cat("Loaded ", what, info ? cat(": ", info->variant, ", ", format_bytes(info->weight_bytes)) : ""),
-                 id);
     }
   }
 }

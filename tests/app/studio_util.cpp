@@ -55,7 +55,7 @@ StudioRun run_studio_script(const std::string& dir, const std::string& script, c
   if (!display || !*display) {
     // A private server per test process: a display number from the pid, so parallel tests do not collide.
     const int num = 100 + static_cast<int>(getpid() % 800);
-    cmd += "xvfb-run -n " + std::to_string(num) + " -s '-screen 0 1600x1000x24 -nolisten tcp' ";
+    cmd += "xvfb-run -n " + std::to_string(num) + " -s '-screen 0 1600x1000x24 -nolisten tcp -noreset' ";
   }
   cmd += "'" + studio_binary() + "' --headless --script '" + script_path + "' --screenshot-dir '" + out +
          "' --config-dir '" + config + "' --size 1480x920 " + args + " > '" + dir + "/log.txt' 2>&1";
