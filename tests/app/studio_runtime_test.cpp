@@ -190,6 +190,24 @@ TEST(Session, FailedJobsBecomeEventsAndTheSessionKeepsWorking) {
   EXPECT_EQ(s.job().stage, "done");
 }
 
+// Whoever sees the session idle must also see the event of the job that just ended: polled without sleeping,
+// over many quick failing jobs (with the event pushed after the job stopped counting as busy, this failed at
+// the first job).
+TEST(Session, AJobsEventIsThereAsSoonAsTheSessionIsIdle) {
+  const std::string dir = temp_dir("studio_rt");
+  Session s(cpu_session());
+  for (int i = 0; i < 300; ++i) {
+    s.submit(request(ModelKind::Dit, dir + "/missing.safetensors", "dense", ""));
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    while (s.busy() && std::chrono::steady_clock::now() < give_up) {
+    }
+    ASSERT_FALSE(s.busy()) << "job " << i << " did not end";
+    const std::vector<SessionEvent> events = s.take_events();
+    ASSERT_EQ(events.size(), 1u) << "job " << i;
+    EXPECT_EQ(events[0].level, SessionEvent::Level::Error);
+  }
+}
+
 TEST(Session, BudgetRefusesAModelThatDoesNotFit) {
   const std::string dir = temp_dir("studio_rt");
   write_tiny_dit(dir + "/dit.safetensors", 4);
