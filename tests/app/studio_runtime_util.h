@@ -21,13 +21,14 @@ inline LoadRequest request(ModelKind kind, const std::string& path, const std::s
   return r;
 }
 
-// Polls `pred` every millisecond until it holds or `limit` passes; returns its last value.
+// Polls `pred` every `poll` (zero: without sleeping) until it holds or `limit` passes; returns its last value.
 template <typename Pred>
-bool wait_for(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(120)) {
+bool wait_for(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(120),
+              std::chrono::milliseconds poll = std::chrono::milliseconds(1)) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < end) {
     if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (poll.count() > 0) std::this_thread::sleep_for(poll);
   }
   return pred();
 }
